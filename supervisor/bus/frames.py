@@ -1,0 +1,220 @@
+"""Bus wire format: 4-byte big-endian length + msgpack body, one msgspec Struct per frame.
+
+Frames are array-like tagged Structs so they stay small and decode in one C call.
+Payloads travel as `msgspec.Raw`: the broker routes their bytes and never decodes them.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Union
+
+import msgspec
+from msgspec import Raw
+
+from supervisor.errors import BusError
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 1 << 20
+"""Largest frame body, in bytes, either side accepts by default."""
+
+_HEADER = struct.Struct(">I")
+
+
+class _Frame(msgspec.Struct, array_like=True, tag=True):
+    pass
+
+
+class Hello(_Frame, tag=1):
+    """First client frame; the token alone decides who the client is."""
+
+    version: int
+    token: str
+
+
+class Welcome(_Frame, tag=2):
+    bot: str
+    instance: int
+    version: int
+    max_frame: int
+
+
+class Error(_Frame, tag=3):
+    """Something the peer sent was refused; `fatal` means the connection is closing."""
+
+    message: str
+    fatal: bool = False
+
+
+class Msg(msgspec.Struct, array_like=True, gc=False):
+    """One published message inside a Pub or Deliver frame."""
+
+    topic: str
+    data: Raw
+    retain: bool = False
+
+
+class Pub(_Frame, tag=4):
+    """Client -> broker: a batch of messages, decoded by the broker in one call."""
+
+    items: list[Msg]
+
+
+class Deliver(_Frame, tag=5):
+    """Broker -> subscriber: messages from one sender, stamped by the broker.
+
+    Encoded once and written to every subscriber it matches. `sid` is 0 for live
+    traffic and names one subscription for a retained replay.
+    """
+
+    bot: str
+    instance: int
+    items: list[Msg]
+    sid: int = 0
+
+
+class Sub(_Frame, tag=6):
+    sid: int
+    pattern: str
+
+
+class SubAck(_Frame, tag=7):
+    """Sent after the retained replay for `sid`: the subscription is live."""
+
+    sid: int
+
+
+class Unsub(_Frame, tag=8):
+    sid: int
+
+
+class Serve(_Frame, tag=9):
+    pattern: str
+
+
+class Unserve(_Frame, tag=10):
+    pattern: str
+
+
+class Request(_Frame, tag=11):
+    """Client -> broker (sender fields empty), then broker -> responder (stamped)."""
+
+    rid: int
+    topic: str
+    data: Raw
+    bot: str = ""
+    instance: int = 0
+
+
+class Reply(_Frame, tag=12):
+    """Responder -> broker -> requester; a non-empty `error` means no useful data."""
+
+    rid: int
+    data: Raw = Raw(b"\xc0")
+    error: str = ""
+    bot: str = ""
+    instance: int = 0
+
+
+class Cancel(_Frame, tag=13):
+    """The requester gave up on `rid`; the broker forgets it."""
+
+    rid: int
+
+
+class Ping(_Frame, tag=14):
+    n: int
+
+
+class Pong(_Frame, tag=15):
+    n: int
+
+
+class PeersQuery(_Frame, tag=16):
+    n: int
+
+
+class Peers(_Frame, tag=17):
+    n: int
+    peers: list[tuple[str, int]]
+
+
+Frame = Union[
+    Hello, Welcome, Error, Pub, Deliver, Sub, SubAck, Unsub, Serve, Unserve,
+    Request, Reply, Cancel, Ping, Pong, PeersQuery, Peers,
+]
+
+
+class Presence(msgspec.Struct, frozen=True):
+    """Payload of `supctl.presence.join` / `supctl.presence.leave`."""
+
+    bot: str
+    instance: int
+
+
+class BusStats(msgspec.Struct):
+    """Per-identity counters the master shows in `supctl status`."""
+
+    connected: bool = False
+    msgs_in: int = 0
+    msgs_out: int = 0
+    dropped: int = 0
+
+
+def pack(encoder: msgspec.msgpack.Encoder, frame: Any) -> bytes:
+    """One frame with its length prefix."""
+    body = encoder.encode(frame)
+    return _HEADER.pack(len(body)) + body
+
+
+def pack_into(encoder: msgspec.msgpack.Encoder, frame: Any, buf: bytearray) -> None:
+    """Append one framed message to `buf` without an intermediate bytes object."""
+    start = len(buf)
+    buf += b"\0\0\0\0"
+    encoder.encode_into(frame, buf, start + 4)
+    _HEADER.pack_into(buf, start, len(buf) - start - 4)
+
+
+class FrameSplitter:
+    """Cuts a byte stream into frame bodies; keeps at most one partial frame."""
+
+    __slots__ = ("max_frame", "_pending", "_have", "_need")
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._pending: list[bytes] = []
+        self._have = 0
+        self._need = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+        """Return (buffer, [(start, end), ...]) of every complete frame body.
+
+        Raises BusError for a frame longer than `max_frame`; the stream is then unusable.
+        """
+        if self._pending:
+            self._pending.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return data, []
+            data = b"".join(self._pending)
+            self._pending = []
+        n = len(data)
+        off = 0
+        spans: list[tuple[int, int]] = []
+        unpack = _HEADER.unpack_from
+        limit = self.max_frame
+        while n - off >= 4:
+            (size,) = unpack(data, off)
+            if size > limit:
+                raise BusError(f"frame of {size} bytes exceeds the limit of {limit}")
+            end = off + 4 + size
+            if end > n:
+                break
+            spans.append((off + 4, end))
+            off = end
+        if off < n:
+            rest = data[off:]
+            self._pending = [rest]
+            self._have = len(rest)
+            self._need = _HEADER.unpack_from(rest)[0] + 4 if len(rest) >= 4 else 4
+        return data, spans

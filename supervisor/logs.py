@@ -1,0 +1,124 @@
+"""Bot output into rotating files, line by line and without losing a byte; tail for readers.
+
+Layout: one file per instance, `logs/NAME.log` (or `NAME-k.log` when a bot has several
+instances). stdout and stderr share that file in arrival order; lines are never split
+between the two streams, and stderr lines carry the prefix `[stderr] `.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+STDERR_TAG = b"[stderr] "
+MAX_LINE = 1 << 20
+"""A line longer than this (a bot printing without newlines) is written in pieces, so memory stays bounded."""
+
+
+def log_name(bot: str, instance: int, instances: int) -> str:
+    return f"{bot}-{instance}.log" if instances > 1 else f"{bot}.log"
+
+
+def rotated(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.name}.{n}")
+
+
+class RotatingLog:
+    """An append-only file that rolls over to NAME.log.1 .. NAME.log.N past max_bytes."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int, timestamps: bool = False) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.timestamps = timestamps
+        self.errors = 0
+        self._file = self._open()
+
+    def _open(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "ab", buffering=0)
+        os.chmod(self.path, 0o600)
+        self._size = f.tell()
+        return f
+
+    def write_lines(self, data: bytes, tag: bytes = b"") -> None:
+        """Write whole lines (data ends with a newline); tag and timestamp every line if asked."""
+        prefix = tag
+        if self.timestamps:
+            prefix = datetime.now().astimezone().isoformat(timespec="milliseconds").encode() + b" " + tag
+        if prefix:
+            data = prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        try:
+            self._file.write(data)
+        except OSError:
+            self.errors += 1
+            return
+        self._size += len(data)
+        if self._size >= self.max_bytes:
+            self.rotate()
+
+    def rotate(self) -> None:
+        self._file.close()
+        if self.backups > 0:
+            for n in range(self.backups - 1, 0, -1):
+                if rotated(self.path, n).exists():
+                    os.replace(rotated(self.path, n), rotated(self.path, n + 1))
+            os.replace(self.path, rotated(self.path, 1))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._file = self._open()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LineSplitter:
+    """One pipe's bytes into whole lines for a shared RotatingLog; keeps the partial tail until its newline."""
+
+    def __init__(self, log: RotatingLog, tag: bytes = b"") -> None:
+        self.log = log
+        self.tag = tag
+        self._tail = b""
+
+    def feed(self, data: bytes) -> None:
+        if self._tail:
+            data = self._tail + data
+            self._tail = b""
+        end = data.rfind(b"\n") + 1
+        if end == len(data):
+            self.log.write_lines(data, self.tag)
+            return
+        if end:
+            self.log.write_lines(data[:end], self.tag)
+        self._tail = data[end:]
+        if len(self._tail) > MAX_LINE:
+            self.log.write_lines(self._tail + b"\n", self.tag)
+            self._tail = b""
+
+    def close(self) -> None:
+        """Keep a partial last line: written with a newline added."""
+        if self._tail:
+            self.log.write_lines(self._tail + b"\n", self.tag)
+            self._tail = b""
+
+
+def tail_lines(path: Path, n: int, block: int = 65536) -> list[str]:
+    """The last n lines of a file (reading backwards, so a 50 MB log costs one block)."""
+    if n <= 0:
+        return []
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        end = f.seek(0, os.SEEK_END)
+        data = b""
+        pos = end
+        while pos > 0 and data.count(b"\n") <= n:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            data = f.read(step) + data
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-n:]

@@ -1,0 +1,193 @@
+"""The public plugin API: the only supctl module a health check, recovery or event hook imports.
+
+Plugins get a frozen view of one bot instance and, for recoveries, a narrow
+control handle -- never the master -- so a plugin cannot reach into state it
+does not own (circus hooks could, and that is how they broke).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, Protocol
+
+import msgspec
+import psutil
+
+from .units import parse_duration, parse_size
+
+__all__ = [
+    "BotControl", "BusView", "CheckContext", "Duration", "EventHook", "EventKind", "HealthCheck",
+    "ProcessEvent", "Recovery", "RecoveryContext", "RecoveryRef", "Result", "Size",
+]
+
+
+class Duration(float):
+    """Seconds, written in options as "250ms", "10s", "5m"; the loader parses and validates it."""
+
+    def __new__(cls, value: str | float) -> Duration:
+        return super().__new__(cls, parse_duration(value) if isinstance(value, str) else value)
+
+
+class Size(int):
+    """Bytes, written in options as "500KB", "1GiB"; the loader parses and validates it."""
+
+    def __new__(cls, value: str | int) -> Size:
+        return super().__new__(cls, parse_size(value) if isinstance(value, str) else value)
+
+
+class Result(msgspec.Struct, frozen=True):
+    """What one check call found."""
+
+    healthy: bool
+    reason: str = ""
+
+    @classmethod
+    def ok(cls, reason: str = "ok") -> Result:
+        return cls(True, reason)
+
+    @classmethod
+    def fail(cls, reason: str) -> Result:
+        return cls(False, reason)
+
+
+class BusView(Protocol):
+    """The slice of the message bus a check may read."""
+
+    def last_publish_time(self, bot: str, topic: str) -> float | None:
+        """time.monotonic() of the bot's last publish on topic, or None if it never did."""
+        ...
+
+
+class BotControl(Protocol):
+    """What a recovery may do to the bot instance it acts on; the master implements it."""
+
+    async def restart(self, reason: str) -> None: ...
+    async def stop(self, reason: str) -> None: ...
+    def signal(self, signum: int) -> None: ...
+    async def restart_dependents(self, reason: str) -> None: ...
+    def mark_degraded(self, reason: str) -> None: ...
+
+
+def _no_lines(n: int) -> list[str]:
+    return []
+
+
+class CheckContext(msgspec.Struct, frozen=True, kw_only=True):
+    """A read-only snapshot of one bot instance, taken just before the plugin runs."""
+
+    bot: str
+    instance: int
+    pid: int | None
+    process: psutil.Process | None
+    state: str
+    logger: logging.Logger
+    bus: BusView | None = None
+    lines: Callable[[int], list[str]] = _no_lines
+
+    def last_lines(self, n: int) -> list[str]:
+        """The instance's last n output lines (stdout and stderr interleaved), oldest first."""
+        return self.lines(n)
+
+    def tree(self) -> list[psutil.Process]:
+        """The instance's process and all its descendants: a bot's real footprint includes its workers."""
+        if self.process is None:
+            return []
+        try:
+            return [self.process, *self.process.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def tree_rss(self) -> int:
+        """Resident memory of the whole tree in bytes (pm2's max_memory_restart counts only the parent)."""
+        return sum(_safe(lambda p: p.memory_info().rss, p, 0) for p in self.tree())
+
+    def tree_cpu_seconds(self) -> float:
+        """User+system CPU seconds consumed so far by the live processes of the tree."""
+        return sum(_safe(lambda p: sum(p.cpu_times()[:2]), p, 0.0) for p in self.tree())
+
+
+class RecoveryContext(CheckContext, frozen=True, kw_only=True):
+    """A check context plus the control handle a recovery acts through."""
+
+    control: BotControl
+
+
+def _safe(get: Callable[[psutil.Process], Any], proc: psutil.Process, default: Any) -> Any:
+    """Processes vanish between listing and reading; a vanished one counts as nothing."""
+    try:
+        return get(proc)
+    except psutil.Error:
+        return default
+
+
+class _Plugin:
+    """Shared shape: a name, an Options Struct checked at load time, and an optional thread mode."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[msgspec.Struct]]
+    blocking: ClassVar[bool] = False
+    """True: the plugin's method is a plain `def` that may block; it runs in its own thread."""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+
+    async def close(self) -> None:
+        """Release clients or sockets; called when the instance's runner stops."""
+
+
+class HealthCheck(_Plugin):
+    """Subclass and implement `check`; return Result.fail(reason) rather than raising when you can."""
+
+    async def check(self, ctx: CheckContext) -> Result:
+        raise NotImplementedError
+
+
+class Recovery(_Plugin):
+    """Subclass and implement `recover`; raising marks the recovery as failed in the health history."""
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        raise NotImplementedError
+
+
+EventKind = Literal["started", "exited", "backoff", "fatal", "stopped", "health_changed"]
+
+
+class ProcessEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One transition of one bot instance, as the master reports it to event hooks."""
+
+    kind: EventKind
+    bot: str
+    instance: int
+    pid: int | None = None
+    time: float = msgspec.field(default_factory=time.time)
+    reason: str = ""
+    exit_code: int | None = None
+    health: str | None = None
+
+
+class EventHook(_Plugin):
+    """Subclass and implement `on_event`; hooks are told about transitions, they cannot act on bots."""
+
+    async def on_event(self, event: ProcessEvent) -> None:
+        raise NotImplementedError
+
+
+class RecoveryRef:
+    """A recovery named inside another recovery's options (circuit_breaker.recover, escalate.steps).
+
+    Annotate an option as `RecoveryRef` or `list[RecoveryRef]`; the loader validates the
+    nested name and options (a name, a table `{ name = ..., ... }` or a list run in order)
+    and hands you this. Call `create()` once in your __init__ so each instance has its own state.
+    """
+
+    def __init__(self, label: str, factory: Callable[[], Recovery]) -> None:
+        self.label = label
+        self._factory = factory
+
+    def create(self) -> Recovery:
+        return self._factory()
+
+    def __repr__(self) -> str:
+        return f"RecoveryRef({self.label!r})"
