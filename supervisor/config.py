@@ -155,10 +155,19 @@ def load(path: str | os.PathLike[str]) -> Procfile:
 def loads(data: bytes | str, file: str) -> Procfile:
     errors: list[ConfigError] = []
     try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
         raw = msgspec.toml.decode(data)
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigErrors([ConfigError(file, "", f"not UTF-8 text: byte 0x{data[e.start]:02x} is invalid", line, col)]) from None
     except msgspec.DecodeError as e:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
         line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and "(at end of document)" in str(e):
+            lines = data.rstrip("\n").split("\n")
+            line, col = len(lines), len(lines[-1]) + 1
         raise ConfigErrors([ConfigError(file, "", f"TOML syntax error: {str(e).split(' (at')[0]}", line, col)]) from None
     for key in raw:
         if key not in TOP_KEYS:
