@@ -1,0 +1,67 @@
+"""Recoveries that act through BotControl: `restart`, `stop`, `signal`, `restart_dependents`."""
+
+from __future__ import annotations
+
+import signal
+
+import msgspec
+
+from supervisor.plugin import Recovery, RecoveryContext
+
+
+class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class Restart(Recovery):
+    name = "restart"
+    Options = NoOptions
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        await ctx.control.restart(failure)
+
+
+class Stop(Recovery):
+    name = "stop"
+    Options = NoOptions
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        await ctx.control.stop(failure)
+
+
+class RestartDependents(Recovery):
+    """Restart the bots that depend on this one (their connections to it may be wedged)."""
+
+    name = "restart_dependents"
+    Options = NoOptions
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        await ctx.control.restart_dependents(failure)
+
+
+class SignalOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    signal: str | int
+    """A name ("HUP", "SIGUSR1") or a number."""
+
+    def __post_init__(self) -> None:
+        signum(self.signal)
+
+
+def signum(value: str | int) -> int:
+    if isinstance(value, int):
+        return signal.Signals(value).value
+    name = value.upper() if value.upper().startswith("SIG") else f"SIG{value.upper()}"
+    try:
+        return signal.Signals[name].value
+    except KeyError:
+        raise ValueError(f"signal {value!r} is not a known signal name") from None
+
+
+class Signal(Recovery):
+    """Send a signal to the instance (e.g. USR1 to make it dump state, HUP to reload)."""
+
+    name = "signal"
+    Options = SignalOptions
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        ctx.control.signal(signum(self.options.signal))
