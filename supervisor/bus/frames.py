@@ -146,10 +146,11 @@ Frame = Union[
 
 
 class Presence(msgspec.Struct, frozen=True):
-    """Payload of `supctl.presence.join` / `supctl.presence.leave`."""
+    """Payload on `supctl.presence.<bot>.<instance>`: retained while the peer is online."""
 
     bot: str
     instance: int
+    online: bool
 
 
 class BusStats(msgspec.Struct):

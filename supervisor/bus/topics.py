@@ -104,7 +104,8 @@ class TopicIndex(Generic[V]):
             node = parent
         self._invalidate()
 
-    def match(self, topic: str) -> tuple[V, ...]:
+    def match(self, topic: str, remember: bool = True) -> tuple[V, ...]:
+        """Values whose pattern covers `topic`; `remember=False` keeps it out of the memo."""
         found = self._cache.get(topic)
         if found is not None:
             return found
@@ -112,11 +113,17 @@ class TopicIndex(Generic[V]):
         self._collect(self._root, topic.split("."), 0, seen)
         key = tuple(seen)
         found = self._interned.setdefault(key, key)
+        if not remember:
+            return found
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
             self._interned = {found: found}
         self._cache[topic] = found
         return found
+
+    def cached(self, topic: str) -> tuple[V, ...] | None:
+        """The memoised answer or None: the hot path's one dict lookup."""
+        return self._cache.get(topic)
 
     def _walk(self, pattern: str) -> tuple[_Node[V], str]:
         tokens = pattern.split(".")

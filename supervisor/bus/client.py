@@ -1,0 +1,451 @@
+"""The client library bots import: `client = await connect()` reads SUPCTL_BUS / SUPCTL_BUS_TOKEN.
+
+Publishes are buffered and sent as one Pub frame per loop iteration (or per
+64 KiB), so a tight publish loop costs one encode per message and one write per
+batch. When the socket drops the client reconnects with exponential backoff,
+re-subscribes and re-serves; publishes meanwhile wait in a bounded buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import os
+import pathlib
+import random
+from typing import Any, Awaitable, Callable
+
+import msgspec
+from msgspec import Raw
+
+from supervisor.bus import frames as f
+from supervisor.bus.subscription import BusTimeout, Message, Subscription
+from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
+from supervisor.errors import BusError
+
+log = logging.getLogger(__name__)
+
+ENV_PATH = "SUPCTL_BUS"
+ENV_TOKEN = "SUPCTL_BUS_TOKEN"
+FLUSH_AT = 64 << 10
+BACKOFF_START = 0.05
+BACKOFF_MAX = 2.0
+
+Handler = Callable[[Message], Awaitable[Any]]
+
+
+class _Proto(asyncio.Protocol):
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.splitter = f.FrameSplitter(f.MAX_FRAME)
+
+    def data_received(self, data: bytes) -> None:
+        self.client._on_data(self, data)
+
+    def pause_writing(self) -> None:
+        self.client._set_writable(False)
+
+    def resume_writing(self) -> None:
+        self.client._set_writable(True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._on_lost(self)
+
+
+class Client:
+    """One connection to the broker; create it with `connect()`."""
+
+    def __init__(self, path: pathlib.Path, token: str, *, max_buffer: int = 10_000, max_pending: int = 65_536) -> None:
+        self.path = path
+        self.bot = ""
+        self.instance = 0
+        self.max_buffer = max_buffer
+        self.max_pending = max_pending
+        self.dropped = 0
+        """Publishes dropped because the offline buffer was full."""
+        self._token = token
+        self._enc = msgspec.msgpack.Encoder()
+        self._dec = msgspec.msgpack.Decoder(f.Frame)
+        self._transport: asyncio.Transport | None = None
+        self._proto: _Proto | None = None
+        self._live = False
+        self._writable = False
+        self._can_write = asyncio.Event()
+        self._batch: list[f.Msg] = []
+        self._batch_size = 0
+        self._out = bytearray()
+        self._flush_handle: asyncio.Handle | None = None
+        self._offline: collections.deque[f.Msg] = collections.deque()
+        self._topics: set[str] = set()
+        self._ids = itertools.count(1)
+        self._subs: dict[int, Subscription] = {}
+        self._index: TopicIndex[Subscription] = TopicIndex()
+        self._serves: dict[str, Handler] = {}
+        self._serve_index: TopicIndex[str] = TopicIndex()
+        self._waits: dict[int, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._welcome: asyncio.Future[f.Welcome] | None = None
+        self._reconnect: asyncio.Task[None] | None = None
+        self._closed = False
+        self._error: BusError | None = None
+        self._max_frame = f.MAX_FRAME
+
+    # -- connection -----------------------------------------------------------
+
+    async def _open(self, timeout: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        self._welcome = loop.create_future()
+        try:
+            transport, proto = await asyncio.wait_for(
+                loop.create_unix_connection(lambda: _Proto(self), os.fspath(self.path)), timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"cannot reach the bus at {self.path}: {exc}") from exc
+        self._transport, self._proto = transport, proto
+        transport.write(f.pack(self._enc, f.Hello(f.PROTOCOL_VERSION, self._token)))
+        try:
+            welcome = await asyncio.wait_for(self._welcome, timeout)
+        except TimeoutError:
+            transport.abort()
+            raise ConnectionError(f"no welcome from the bus at {self.path}") from None
+        self.bot, self.instance, self._max_frame = welcome.bot, welcome.instance, welcome.max_frame
+        self._live = True
+        for sub in self._subs.values():
+            self._frame(f.Sub(sub.sid, sub.pattern))
+        for pattern in self._serves:
+            self._frame(f.Serve(pattern))
+        self._set_writable(True)
+
+    def _on_lost(self, proto: _Proto) -> None:
+        if proto is not self._proto:
+            return
+        self._proto = self._transport = None
+        self._live = False
+        self._writable = False
+        self._can_write.clear()
+        self._out.clear()
+        self._offline.extendleft(reversed(self._batch))
+        self._batch.clear()
+        self._batch_size = 0
+        self._trim_offline()
+        for sub in self._subs.values():
+            sub.unacked()
+        for waiter in self._waits.values():
+            if not waiter.done():
+                waiter.set_exception(BusError("bus connection lost"))
+        self._waits.clear()
+        if self._welcome is not None and not self._welcome.done():
+            self._welcome.set_exception(ConnectionError("bus connection closed during hello"))
+        if not self._closed and self._error is None and self._reconnect is None:
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = BACKOFF_START
+        try:
+            while not self._closed:
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                try:
+                    await self._open()
+                    log.info("bus: reconnected to %s", self.path)
+                    return
+                except ConnectionError as exc:
+                    log.debug("bus: reconnect failed: %s", exc)
+                    delay = min(delay * 2, BACKOFF_MAX)
+                except BusError as exc:
+                    self._fail(exc)
+                    return
+        finally:
+            self._reconnect = None
+
+    def _fail(self, error: BusError) -> None:
+        """The broker refused us for good (bad token, version): end everything with `error`."""
+        log.error("bus: %s", error)
+        self._error = error
+        for sub in self._subs.values():
+            sub.end(error)
+        self._can_write.set()
+
+    def _set_writable(self, writable: bool) -> None:
+        self._writable = writable and self._live
+        if not self._writable:
+            self._can_write.clear()
+            return
+        self._can_write.set()
+        while self._offline and self._writable:
+            msg = self._offline.popleft()
+            self._add(msg, len(msg.data) + len(msg.topic))
+        self._schedule()
+
+    def _trim_offline(self) -> None:
+        excess = len(self._offline) - self.max_buffer
+        for _ in range(excess):
+            self._offline.popleft()
+        if excess > 0:
+            self.dropped += excess
+
+    # -- sending --------------------------------------------------------------
+
+    def publish_nowait(self, topic: str, obj: Any, retain: bool = False) -> None:
+        """Queue a message without waiting; sent at the end of this loop iteration."""
+        self._check_open()
+        if topic not in self._topics:
+            check_topic(topic)
+            if topic.startswith(RESERVED_PREFIX) and self.bot != "supctl":
+                raise BusError(f"topic {topic!r} is reserved for the master")
+            if len(self._topics) > 10_000:
+                self._topics.clear()
+            self._topics.add(topic)
+        data = self._enc.encode(obj)
+        size = len(data) + len(topic)
+        if size + 64 > self._max_frame:
+            raise BusError(f"message on {topic!r} is {size} bytes; the bus limit is {self._max_frame}")
+        msg = f.Msg(topic, Raw(data), retain)
+        if self._writable:
+            self._add(msg, size)
+            return
+        self._offline.append(msg)
+        if len(self._offline) > self.max_buffer:
+            self._offline.popleft()
+            self.dropped += 1
+
+    async def publish(self, topic: str, obj: Any, retain: bool = False) -> None:
+        """Queue a message; waits only while the broker is not keeping up (backpressure)."""
+        if not self._writable and self._transport is not None:
+            await self._can_write.wait()
+        self.publish_nowait(topic, obj, retain)
+
+    def _add(self, msg: f.Msg, size: int) -> None:
+        self._batch.append(msg)
+        self._batch_size += size + 8
+        if self._batch_size >= FLUSH_AT:
+            self._seal()
+            self._write()
+        elif self._flush_handle is None:
+            self._schedule()
+
+    def _seal(self) -> None:
+        if self._batch:
+            f.pack_into(self._enc, f.Pub(self._batch), self._out)
+            self._batch = []
+            self._batch_size = 0
+
+    def _frame(self, frame: Any) -> None:
+        """Send a control frame; dropped while offline, since (re)connecting rebuilds all state."""
+        if not self._live:
+            return
+        self._seal()
+        f.pack_into(self._enc, frame, self._out)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._flush_handle is None and (self._batch or self._out):
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_handle = None
+        self._seal()
+        self._write()
+
+    def _write(self) -> None:
+        if self._out and self._transport is not None:
+            self._transport.write(bytes(self._out))
+        self._out.clear()
+
+    async def _ask(
+        self, frame_of: Callable[[int], Any], what: str, timeout: float | None, cancel: bool = False
+    ) -> Any:
+        """Send a frame carrying a fresh id and wait for the answer with that id."""
+
+        async def go() -> Any:
+            while not self._writable:
+                self._check_open()
+                await self._can_write.wait()
+            n = next(self._ids)
+            waiter = self._waits[n] = asyncio.get_running_loop().create_future()
+            self._frame(frame_of(n))
+            try:
+                return await waiter
+            except asyncio.CancelledError:
+                if self._waits.pop(n, None) is not None and cancel:
+                    self._frame(f.Cancel(n))
+                raise
+
+        try:
+            return await asyncio.wait_for(go(), timeout)
+        except TimeoutError:
+            raise BusTimeout(f"{what}: no answer within {timeout}s") from None
+
+    async def flush(self, timeout: float | None = 10.0) -> None:
+        """Return once the broker has handled everything sent before this call."""
+        await self._ask(f.Ping, "bus flush", timeout)
+
+    async def request(self, topic: str, obj: Any, timeout: float = 5.0, type: Any = None) -> Any:
+        """Ask whoever serves `topic`; returns the reply data (decoded as `type` if given)."""
+        self._check_open()
+        check_topic(topic)
+        data = Raw(self._enc.encode(obj))
+        reply = await self._ask(lambda n: f.Request(n, topic, data), f"request on {topic!r}", timeout, True)
+        if reply.error:
+            raise BusError(f"request on {topic!r} failed: {reply.error}")
+        return msgspec.msgpack.decode(reply.data, type=type) if type is not None else msgspec.msgpack.decode(reply.data)
+
+    async def peers(self, timeout: float | None = 10.0) -> list[tuple[str, int]]:
+        """Every connected (bot, instance), the master excluded."""
+        answer = await self._ask(f.PeersQuery, "bus peers", timeout)
+        return [tuple(p) for p in answer.peers]
+
+    # -- receiving ------------------------------------------------------------
+
+    def subscribe(self, pattern: str, type: Any = None, max_pending: int | None = None) -> Subscription:
+        """Messages on `pattern` (`*` one token, `>` the rest); retained values come first."""
+        self._check_open()
+        check_pattern(pattern)
+        sid = next(self._ids)
+        sub = Subscription(sid, pattern, type, max_pending or self.max_pending, self._unsubscribe)
+        self._subs[sid] = sub
+        self._index.add(pattern, sub)
+        self._frame(f.Sub(sid, pattern))
+        return sub
+
+    def presence(self) -> Subscription:
+        """Every connected peer at once (retained), then joins and leaves, as `Presence` data."""
+        return self.subscribe("supctl.presence.>", type=f.Presence)
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if self._subs.pop(sub.sid, None) is not None:
+            self._index.remove(sub.pattern, sub)
+            self._frame(f.Unsub(sub.sid))
+
+    def serve(self, pattern: str, handler: Handler) -> None:
+        """Answer requests on `pattern`: `await handler(msg)` is the reply; an exception becomes an error reply."""
+        self._check_open()
+        check_pattern(pattern)
+        if pattern in self._serves:
+            raise BusError(f"{pattern!r} is already served by this client")
+        self._serves[pattern] = handler
+        self._serve_index.add(pattern, pattern)
+        self._frame(f.Serve(pattern))
+
+    def unserve(self, pattern: str) -> None:
+        if self._serves.pop(pattern, None) is not None:
+            self._serve_index.remove(pattern, pattern)
+            self._frame(f.Unserve(pattern))
+
+    def _on_data(self, proto: _Proto, data: bytes) -> None:
+        try:
+            buf, spans = proto.splitter.feed(data)
+            decode = self._dec.decode
+            for start, end in spans:
+                frame = decode(buf[start:end])
+                if type(frame) is f.Deliver:
+                    self._deliver(frame)
+                else:
+                    self._control(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError, BusError) as exc:
+            log.error("bus: bad frame from the broker: %s", exc)
+            if self._transport is not None:
+                self._transport.abort()
+
+    def _deliver(self, frame: f.Deliver) -> None:
+        if frame.sid:
+            sub = self._subs.get(frame.sid)
+            if sub is not None:
+                sub.push(frame)
+            return
+        index = self._index
+        bot, instance = frame.bot, frame.instance
+        for msg in frame.items:
+            subs = index.cached(msg.topic)
+            if subs is None:
+                subs = index.match(msg.topic)
+            for sub in subs:
+                sub.push_one(msg, bot, instance)
+
+    def _control(self, frame: Any) -> None:
+        kind = type(frame)
+        if kind is f.Reply or kind is f.Pong or kind is f.Peers:
+            n = frame.rid if kind is f.Reply else frame.n
+            waiter = self._waits.pop(n, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(frame)
+        elif kind is f.Request:
+            task = asyncio.get_running_loop().create_task(self._answer(frame))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind is f.SubAck:
+            sub = self._subs.get(frame.sid)
+            if sub is not None:
+                sub.acked()
+        elif kind is f.Welcome:
+            if self._welcome is not None and not self._welcome.done():
+                self._welcome.set_result(frame)
+        elif kind is f.Error:
+            error = BusError(f"bus refused: {frame.message}")
+            if self._welcome is not None and not self._welcome.done():
+                self._welcome.set_exception(error)
+            else:
+                log.error("bus: %s", error)
+        else:
+            raise BusError(f"unexpected frame {kind.__name__}")
+
+    async def _answer(self, frame: f.Request) -> None:
+        patterns = self._serve_index.match(frame.topic)
+        handler = self._serves.get(patterns[0]) if patterns else None
+        try:
+            if handler is None:
+                raise BusError(f"not serving {frame.topic!r}")
+            result = await handler(Message(frame.topic, msgspec.msgpack.decode(frame.data), frame.bot, frame.instance))
+            reply = f.Reply(frame.rid, Raw(self._enc.encode(result)))
+        except Exception as exc:  # noqa: BLE001 - the requester gets the failure instead
+            reply = f.Reply(frame.rid, error=f"{type(exc).__name__}: {exc}")
+        self._frame(reply)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise BusError("bus client is closed")
+
+    async def close(self) -> None:
+        """Send what is buffered, then disconnect; subscriptions end."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_now()
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for sub in self._subs.values():
+            sub.end()
+        if self._transport is not None:
+            self._transport.close()
+        self._can_write.set()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect(
+    path: str | os.PathLike[str] | None = None, token: str | None = None, *, timeout: float = 10.0, **options: Any
+) -> Client:
+    """Connect and authenticate; defaults come from SUPCTL_BUS and SUPCTL_BUS_TOKEN."""
+    path = path or os.environ.get(ENV_PATH)
+    token = token or os.environ.get(ENV_TOKEN)
+    if not path or not token:
+        raise BusError(f"no bus configured: set {ENV_PATH} and {ENV_TOKEN} (supctl does this for its bots)")
+    client = Client(pathlib.Path(path), token, **options)
+    try:
+        await client._open(timeout)
+    except ConnectionError as exc:
+        raise BusError(str(exc)) from exc
+    return client
