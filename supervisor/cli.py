@@ -1,65 +1,243 @@
-"""supctl: parse arguments, call the right piece, print. Heavy modules are imported only by the verbs that need them."""
+"""supctl: parse arguments, ask the right piece, print. Heavy modules load only in the verbs that need them."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from .errors import ConfigErrors
+import msgspec
+
+from . import paths
+from .control import Action, ActionReply, Client, Error, NoMaster, ReloadReply, Reload, Shutdown, SignalRequest, StatusReply, StatusRequest
+from .errors import ConfigError, ConfigErrors, ControlError
 
 DEFAULT_PROCFILE = "procfile.toml"
+OK, FAILED, USAGE = 0, 1, 2
 
 
-def procfile_path(arg: str | None) -> str:
-    return arg or os.environ.get("SUPCTL_PROCFILE") or DEFAULT_PROCFILE
+class CliError(Exception):
+    """A one-line message for the person and an exit status."""
+
+    def __init__(self, message: str, code: int = FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def procfile_path(args: argparse.Namespace) -> str:
+    return getattr(args, "procfile", None) or args.config or os.environ.get("SUPCTL_PROCFILE") or DEFAULT_PROCFILE
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    try:
+        return paths.state_dir_of(procfile_path(args))
+    except ConfigError as e:
+        raise CliError(str(e)) from None
+
+
+def connect(args: argparse.Namespace) -> Client:
+    path = procfile_path(args)
+    try:
+        return Client(paths.control_socket(state_dir(args)))
+    except NoMaster:
+        raise CliError(f"no master is running for {path}; start one with: supctl start {path}") from None
+    except ControlError as e:
+        raise CliError(str(e)) from None
+
+
+def ask(args: argparse.Namespace, request: msgspec.Struct) -> object:
+    with connect(args) as client:
+        try:
+            reply = client.call(request)
+        except ControlError as e:
+            raise CliError(str(e)) from None
+    if isinstance(reply, Error):
+        raise CliError(reply.message)
+    return reply
+
+
+def print_json(obj: object) -> None:
+    sys.stdout.write(msgspec.json.encode(obj).decode() + "\n")
+
+
+def print_config_errors(path: str, e: ConfigErrors) -> None:
+    for err in e.errors:
+        print(err, file=sys.stderr)
+    print(f"{path}: {len(e.errors)} error{'s' if len(e.errors) != 1 else ''}", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from . import config
 
-    path = procfile_path(args.procfile or args.config)
+    path = procfile_path(args)
     try:
         procfile = config.load(path)
     except ConfigErrors as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        print(f"{path}: {len(e.errors)} error{'s' if len(e.errors) != 1 else ''}", file=sys.stderr)
-        return 1
+        print_config_errors(path, e)
+        return FAILED
     n = sum(b.instances for b in procfile.bots.values())
     print(f"{path}: ok, {len(procfile.bots)} bots, {n} instances")
-    return 0
+    return OK
+
+
+def looks_like_procfile(arg: str | None) -> bool:
+    return arg is None or arg.endswith(".toml") or os.path.isfile(arg)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from .master import run_foreground
+    if not looks_like_procfile(args.target):
+        return act(args, "start")
+    args.procfile = args.target
+    return start_master(args)
 
-    path = procfile_path(args.procfile or args.config)
+
+def start_master(args: argparse.Namespace) -> int:
+    from . import config, daemon
+    from .master import run_daemon, run_foreground
+
+    path = procfile_path(args)
+    sdir = state_dir(args)
     try:
-        return run_foreground(path)
+        with Client(paths.control_socket(sdir)) as client:
+            print(f"a master is already running for {path} (pid {client.welcome.master_pid}); nothing changed")
+            return OK
+    except ControlError:
+        pass
+    live = daemon.live_master_pid(sdir)
+    if live is not None:
+        raise CliError(f"master pid {live} for {path} is alive but does not answer on {paths.control_socket(sdir)}; stop it with: kill {live}")
+    try:
+        procfile = config.load(path)
     except ConfigErrors as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return 1
+        print_config_errors(path, e)
+        return FAILED
+    removed = daemon.clean_stale(sdir) if sdir.exists() else []
+    if removed:
+        print(f"removed stale {', '.join(removed)} left by a master that is gone", file=sys.stderr)
+    if args.foreground:
+        return run_foreground(procfile)
+    from .master import make_state_dir
+
+    make_state_dir(procfile.state_dir)
+    if daemon.daemonize(lambda ready: run_daemon(procfile, ready), paths.master_log(sdir)) != OK:
+        from .logs import tail_lines
+
+        print(f"the master for {path} did not start; the end of {paths.master_log(sdir)}:", file=sys.stderr)
+        print("\n".join(tail_lines(paths.master_log(sdir), 20)), file=sys.stderr)
+        return FAILED
+    with Client(paths.control_socket(sdir)) as client:
+        n = sum(b.instances for b in procfile.bots.values())
+        print(f"started master pid {client.welcome.master_pid} for {path}: {len(procfile.bots)} bots, {n} instances")
+    return OK
+
+
+def act(args: argparse.Namespace, verb: str) -> int:
+    reply = ask(args, Action(verb=verb, target=args.target))  # type: ignore[arg-type]
+    assert isinstance(reply, ActionReply)
+    print_json(reply) if args.json else print(reply.message)
+    return OK if reply.ok else FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .render import status_table
+
+    reply = ask(args, StatusRequest(target=args.target))
+    assert isinstance(reply, StatusReply)
+    print_json(reply.instances) if args.json else print(status_table(reply.instances))
+    return OK
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    reply = ask(args, SignalRequest(signal=args.signal, target=args.target))
+    assert isinstance(reply, ActionReply)
+    print(reply.message)
+    return OK if reply.ok else FAILED
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    reply = ask(args, Reload())
+    assert isinstance(reply, ReloadReply)
+    if args.json:
+        print_json(reply)
+    else:
+        for label in ("added", "removed", "restarted", "kept"):
+            print(f"{label + ':':10} {', '.join(getattr(reply, label)) or '-'}")
+    return OK
+
+
+def cmd_shutdown(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        try:
+            reply = client.call(Shutdown())
+            client.wait_closed()
+        except (ControlError, OSError) as e:
+            raise CliError(f"shutdown did not complete: {e}") from None
+        if isinstance(reply, Error):
+            raise CliError(reply.message)
+    print(f"master pid {client.welcome.master_pid} stopped")
+    return OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .logtail import follow, last_lines, log_files
+
+    logs = paths.logs_dir(state_dir(args))
+    files = log_files(logs, args.target)
+    if not files:
+        raise CliError(f"no log files for {args.target or 'any bot'} in {logs}")
+    colour = sys.stdout.isatty()
+    for line in last_lines(files, args.lines, colour):
+        print(line)
+    sys.stdout.flush()
+    if args.follow:
+        try:
+            follow(logs, args.target, colour)
+        except KeyboardInterrupt:
+            pass
+    return OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="supctl", description="Process supervisor for long-running bots.")
-    p.add_argument("-c", "--config", help="procfile (default: $SUPCTL_PROCFILE or ./procfile.toml)")
-    sub = p.add_subparsers(dest="verb", required=True)
-    v = sub.add_parser("validate", help="check a procfile and print every error")
-    v.add_argument("procfile", nargs="?")
-    v.set_defaults(func=cmd_validate)
-    s = sub.add_parser("start", help="run the master for a procfile")
-    s.add_argument("procfile", nargs="?")
-    s.add_argument("-f", "--foreground", action="store_true", help="stay attached (systemd, containers)")
-    s.set_defaults(func=cmd_start)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="procfile (default: $SUPCTL_PROCFILE or ./procfile.toml)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    p = argparse.ArgumentParser(prog="supctl", description="Process supervisor for long-running bots.", parents=[common])
+    p.set_defaults(config=None, json=False)
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, func: Callable[[argparse.Namespace], int], help: str, target: str | None = None) -> argparse.ArgumentParser:  # noqa: A002
+        s = sub.add_parser(name, help=help, parents=[common])
+        if target:
+            s.add_argument("target", nargs="?" if target.startswith("[") else None, metavar=target)
+        s.set_defaults(func=func)
+        return s
+
+    verb("validate", cmd_validate, "check a procfile and print every error").add_argument("procfile", nargs="?")
+    verb("start", cmd_start, "start the master for PROCFILE (background; -f to stay attached), or start a bot", "[PROCFILE|NAME]") \
+        .add_argument("-f", "--foreground", action="store_true", help="run the master attached (systemd, containers)")
+    verb("stop", lambda a: act(a, "stop"), "stop a bot, NAME:k or all", "NAME")
+    verb("restart", lambda a: act(a, "restart"), "restart a bot, NAME:k or all", "NAME")
+    verb("status", cmd_status, "table of every instance", "[NAME]")
+    s = verb("signal", cmd_signal, "send a signal to a bot's process groups")
+    s.add_argument("signal", metavar="SIG")
+    s.add_argument("target", metavar="NAME")
+    logs = verb("logs", cmd_logs, "show (and follow) bot logs", "[NAME[:k]]")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=20)
+    verb("reload", cmd_reload, "re-read the procfile; touch only bots whose config changed")
+    verb("shutdown", cmd_shutdown, "stop every bot, then the master")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as e:
+        print(f"supctl: {e}", file=sys.stderr)
+        return e.code
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The composition root: builds every part from a procfile, owns signals, start order and shutdown."""
+"""The composition root: builds every part from a procfile, owns signals, start order, reload and shutdown."""
 
 from __future__ import annotations
 
@@ -8,27 +8,35 @@ import logging.handlers
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from . import config
+from . import config, paths
 from .bot import Bot
 from .config import Procfile
+from .control import (Action, ActionReply, Error, Frame, Reload, ReloadReply, Response, Shutdown, SignalRequest,
+                      StatusReply, StatusRequest)
+from .control_server import ControlServer
+from .daemon import MasterStatus, write_pidfile, write_status
+from .errors import ConfigErrors
 from .guard import Guard
-from .process import Transition
+from .process import Instance, Transition
+from .reload import plan
+from .states import State
+from .status import Metrics, instance_rows
 
 log = logging.getLogger("supctl")
 
 
-def setup_logging(procfile: Procfile, foreground: bool) -> None:
-    """The master's own log: state_dir/logs/supervisor.log (rotated like bot logs), plus stderr in the foreground."""
-    logs_dir = procfile.state_dir / "logs"
-    logs_dir.mkdir(parents=True, exist_ok=True)
+def setup_logging(procfile: Procfile, stream: bool) -> None:
+    """The master's own log: state_dir/logs/supervisor.log (rotated like bot logs), plus stderr when attached."""
     cfg = procfile.supervisor.log
-    handler = logging.handlers.RotatingFileHandler(logs_dir / "supervisor.log", maxBytes=cfg.max_bytes, backupCount=cfg.backups)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handler = logging.handlers.RotatingFileHandler(paths.master_log(procfile.state_dir), maxBytes=cfg.max_bytes, backupCount=cfg.backups)
     handlers: list[logging.Handler] = [handler]
-    if foreground:
+    if stream:
         handlers.append(logging.StreamHandler(sys.stderr))
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     for h in handlers:
         h.setFormatter(fmt)
     log.handlers[:] = handlers
@@ -37,45 +45,68 @@ def setup_logging(procfile: Procfile, foreground: bool) -> None:
 
 
 def make_state_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    (path / "logs").mkdir(exist_ok=True)
-    os.chmod(path / "logs", 0o700)
+    for d in (path, paths.logs_dir(path)):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
 
 
 class Master:
-    def __init__(self, procfile: Procfile) -> None:
+    def __init__(self, procfile: Procfile, ready: Callable[[], None] | None = None) -> None:
         self.procfile = procfile
+        self.procfile_path = procfile.file
         self.bots: dict[str, Bot] = {}
         self.guard = Guard(log)
+        self.metrics = Metrics()
+        self.control = ControlServer(paths.control_socket(procfile.state_dir), self, log)
+        self._ready = ready
         self._shutdown = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._starters: dict[str, asyncio.Task[None]] = {}
+        self._base_env = dict(os.environ)
+        self._started_at = time.time()
+        self._reloading = asyncio.Lock()
+
+    def _status(self, state: str, error: str | None = None) -> None:
+        write_status(self.procfile.state_dir, MasterStatus(state=state, pid=os.getpid(), started_at=self._started_at,
+                                                           procfile=self.procfile.file, last_error=error))
 
     def _on_transition(self, t: Transition) -> None:
         bot = self.bots.get(t.bot)
         if bot is not None:
             bot.update_ready()
 
-    def _request_shutdown(self, signame: str) -> None:
-        log.info("received %s: shutting down", signame)
-        self._shutdown.set()
-
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._request_shutdown, sig.name)
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_signal, signal.SIGHUP)
         log.info("master pid %d starting procfile %s with %d bots (%d instances)", os.getpid(), self.procfile.file,
                  len(self.procfile.bots), sum(b.instances for b in self.procfile.bots.values()))
+        write_pidfile(self.procfile.state_dir)
         self.guard.start()
-        base_env = dict(os.environ)
+        await self.control.start()
+        self._status("running")
         for name in self.procfile.start_order():
-            self.bots[name] = Bot(name, self.procfile, base_env, self._on_transition, log, guard=self.guard)
-        for name, bot in self.bots.items():
-            if bot.config.autostart:
-                self.start_bot(name)
+            self._add_bot(name)
+        if self._ready:
+            self._ready()
         await self._shutdown.wait()
         await self.shutdown()
         return 0
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        """Signal handlers only enqueue; the loop acts."""
+        if sig == signal.SIGHUP:
+            log.info("received SIGHUP: reloading %s", self.procfile.file)
+            asyncio.get_running_loop().create_task(self.reload())
+        else:
+            log.info("received %s: shutting down", sig.name)
+            self._shutdown.set()
+
+    def _add_bot(self, name: str) -> None:
+        self.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard)
+        if bot.config.autostart:
+            self.start_bot(name)
 
     def start_bot(self, name: str, reason: str = "autostart") -> None:
         """Start once every dependency is ready; waits in the background so the caller never blocks."""
@@ -93,7 +124,8 @@ class Master:
 
     async def stop_bots(self, names: list[str], reason: str) -> None:
         """Stop in reverse dependency order: a bot stops only after every bot depending on it has."""
-        done: dict[str, asyncio.Future[None]] = {n: asyncio.get_running_loop().create_future() for n in names}
+        loop = asyncio.get_running_loop()
+        done: dict[str, asyncio.Future[None]] = {n: loop.create_future() for n in names}
 
         async def stop_one(name: str) -> None:
             dependents = [n for n in names if name in self.bots[n].config.depends_on]
@@ -108,19 +140,122 @@ class Master:
         await asyncio.gather(*(stop_one(n) for n in names))
 
     async def shutdown(self) -> None:
+        self._status("stopping")
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.bots))
         await self.stop_bots(list(self.bots), "master shutdown")
         for bot in self.bots.values():
             bot.close_logs()
         self.guard.close()
+        paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
+        self._status("stopped")
         log.info("shutdown complete")
+        self._stopped.set()
+        await self.control.close()
+
+    async def reload(self) -> Response:
+        async with self._reloading:
+            try:
+                new = config.load(self.procfile.file)
+            except ConfigErrors as e:
+                log.error("reload rejected, nothing changed:\n%s", e)
+                return Error(message=f"reload rejected, nothing changed:\n{e}")
+            if new.state_dir != self.procfile.state_dir:
+                return Error(message=f"{new.file}: supervisor.state_dir cannot change on reload (restart the master)")
+            p = plan(self.procfile, new)
+            log.info("reload: added %s, removed %s, restarted %s, kept %s", p.added, p.removed, p.changed, p.kept)
+            await self.stop_bots(p.removed + p.changed, "removed or changed by reload")
+            for name in p.removed + p.changed:
+                self.bots.pop(name).close_logs()
+            self.procfile = new
+            self.bots = {n: self.bots[n] for n in new.start_order() if n in self.bots}
+            for name in p.added + p.changed:
+                self._add_bot(name)
+            return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept)
+
+    def _select(self, target: str | None) -> list[Instance] | str:
+        """Instances named by `all`, `NAME` or `NAME:k`; a message when nothing matches."""
+        if target in (None, "all"):
+            return [i for b in self.bots.values() for i in b.instances]
+        name, _, k = target.partition(":")
+        bot = self.bots.get(name)
+        if bot is None:
+            return f"no bot named {name!r}; bots: {', '.join(self.bots) or 'none'}"
+        if not k:
+            return list(bot.instances)
+        if not k.isdigit() or int(k) >= len(bot.instances):
+            return f"{name} has instances 0..{len(bot.instances) - 1}, not {k!r}"
+        return [bot.instances[int(k)]]
+
+    async def handle(self, request: Frame) -> Response:
+        if isinstance(request, Reload):
+            return await self.reload()
+        if isinstance(request, Shutdown):
+            self._shutdown.set()
+            await self._stopped.wait()
+            return ActionReply(message="all bots stopped, master exiting")
+        target = getattr(request, "target", None)
+        selected = self._select(target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        if isinstance(request, StatusRequest):
+            return StatusReply(instances=instance_rows(selected, self.metrics))
+        if isinstance(request, SignalRequest):
+            try:
+                sig = config.to_signal(request.signal)
+            except (KeyError, ValueError):
+                return Error(message=f"unknown signal {request.signal!r}")
+            sent = [i.name for i in selected if i.send_signal(sig)]
+            return ActionReply(message=f"sent {sig.name} to {len(sent)} instance(s)", affected=sent, ok=bool(sent))
+        if isinstance(request, Action):
+            return await self._act(request.verb, target, selected)
+        return Error(message=f"unsupported request {type(request).__name__}")
+
+    async def _act(self, verb: str, target: str | None, selected: list[Instance]) -> Response:
+        whole_bots = target is not None and ":" not in target
+        names = list(self.bots) if target == "all" else [target] if whole_bots else []
+        if verb in ("stop", "restart"):
+            if names:
+                await self.stop_bots(names, f"{verb} requested")
+            else:
+                await asyncio.gather(*(i.stop(f"{verb} requested") for i in selected))
+        if verb in ("start", "restart"):
+            for inst in selected:
+                if inst.state in (State.STOPPED, State.EXITED, State.FATAL) and not names:
+                    inst.start(f"{verb} requested")
+            for name in names:
+                self.start_bot(name, f"{verb} requested")
+            await self._settle(selected)
+        ok = all(i.state == (State.STOPPED if verb == "stop" else State.RUNNING) or (verb == "stop" and i.state in (State.EXITED, State.FATAL)) for i in selected)
+        return ActionReply(message=", ".join(f"{i.name} {i.state.value}" for i in selected), affected=[i.name for i in selected], ok=ok)
+
+    async def _settle(self, selected: list[Instance]) -> None:
+        """Wait (bounded) until the started instances are RUNNING or have failed for good."""
+        bound = max((i.timing.start_grace for i in selected), default=0.0) * 2 + 5.0
+        try:
+            await asyncio.wait_for(asyncio.gather(*(i.wait_settled() for i in selected)), bound)
+        except TimeoutError:
+            pass
 
 
-def run_foreground(procfile_path: str) -> int:
-    """Entry point of `supctl start -f`: validate, then run the master on uvloop until a signal."""
+def run_foreground(procfile: Procfile) -> int:
+    """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""
     import uvloop
 
-    procfile = config.load(procfile_path)
     make_state_dir(procfile.state_dir)
-    setup_logging(procfile, foreground=True)
+    setup_logging(procfile, stream=True)
     return uvloop.run(Master(procfile).run())
+
+
+def run_daemon(procfile: Procfile, ready: Callable[[str], None]) -> int:
+    """The daemonized master: stdio already points at supervisor.log, `ready` unblocks `supctl start`."""
+    import uvloop
+
+    make_state_dir(procfile.state_dir)
+    setup_logging(procfile, stream=False)
+    try:
+        return uvloop.run(Master(procfile, ready=lambda: ready("ready")).run())
+    except Exception as e:
+        log.exception("master failed")
+        write_status(procfile.state_dir, MasterStatus(state="error", pid=os.getpid(), started_at=time.time(),
+                                                      procfile=procfile.file, last_error=str(e)))
+        return 1

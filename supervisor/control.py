@@ -1,0 +1,165 @@
+"""The control protocol: msgspec frames over state_dir/control.sock, and the small client `supctl` uses.
+
+Imports stay light (msgspec and the stdlib) because every `supctl` verb loads this module.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from .errors import ControlError
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 4 * 1024 * 1024
+HEADER = struct.Struct(">I")
+
+
+class Frame(msgspec.Struct, tag_field="op", tag=str.lower, forbid_unknown_fields=True, kw_only=True):
+    """Every request and response; the `op` field tells them apart."""
+
+
+class Hello(Frame):
+    version: int
+    client: str = "supctl"
+
+
+class StatusRequest(Frame):
+    target: str | None = None
+
+
+class Action(Frame):
+    verb: Literal["start", "stop", "restart"]
+    target: str
+
+
+class SignalRequest(Frame):
+    signal: str
+    target: str
+
+
+class Reload(Frame):
+    pass
+
+
+class Shutdown(Frame):
+    pass
+
+
+Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown
+
+
+class Welcome(Frame):
+    version: int
+    master_pid: int
+    procfile: str
+
+
+class Error(Frame):
+    message: str
+
+
+class InstanceStatus(msgspec.Struct, kw_only=True):
+    bot: str
+    instance: int
+    state: str
+    pid: int | None = None
+    uptime: float | None = None
+    restarts: int = 0
+    last_exit: str | None = None
+    cpu: float | None = None
+    rss: int | None = None
+    health: str | None = None
+    bus: str | None = None
+
+
+class StatusReply(Frame):
+    instances: list[InstanceStatus]
+
+
+class ActionReply(Frame):
+    message: str
+    ok: bool = True
+    affected: list[str] = []
+
+
+class ReloadReply(Frame):
+    added: list[str] = []
+    removed: list[str] = []
+    restarted: list[str] = []
+    kept: list[str] = []
+
+
+Response = Welcome | Error | StatusReply | ActionReply | ReloadReply
+
+_encoder = msgspec.msgpack.Encoder()
+request_decoder = msgspec.msgpack.Decoder(Request)
+response_decoder = msgspec.msgpack.Decoder(Response)
+
+
+def encode(frame: Frame) -> bytes:
+    body = _encoder.encode(frame)
+    return HEADER.pack(len(body)) + body
+
+
+class NoMaster(ControlError):
+    """Nothing answers on the control socket."""
+
+
+class Client:
+    """Blocking client: one connection, hello first, then request/response pairs."""
+
+    def __init__(self, sock_path: Path, timeout: float = 30.0) -> None:
+        self.sock_path = sock_path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(str(sock_path))
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            self._sock.close()
+            raise NoMaster(f"no master is listening on {sock_path}") from e
+        welcome = self.call(Hello(version=PROTOCOL_VERSION))
+        if not isinstance(welcome, Welcome):
+            raise ControlError(f"unexpected reply to hello: {welcome}")
+        self.welcome = welcome
+
+    def call(self, request: Frame) -> Response:
+        try:
+            self._sock.sendall(encode(request))
+            (size,) = HEADER.unpack(self._recv(HEADER.size))
+            if size > MAX_FRAME:
+                raise ControlError(f"reply frame of {size} bytes exceeds {MAX_FRAME}")
+            reply = response_decoder.decode(self._recv(size))
+        except (OSError, msgspec.DecodeError) as e:
+            raise ControlError(f"control socket {self.sock_path}: {e}") from e
+        if isinstance(reply, Error) and isinstance(request, Hello):
+            raise ControlError(reply.message)
+        return reply
+
+    def _recv(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self._sock.recv(n - len(buf))
+            if not chunk:
+                raise ControlError(f"control socket {self.sock_path}: the master closed the connection")
+            buf += chunk
+        return bytes(buf)
+
+    def wait_closed(self) -> None:
+        """Block until the master closes this connection, which it does by exiting after `shutdown`."""
+        self._sock.settimeout(None)
+        while self._sock.recv(4096):
+            pass
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,28 @@
+"""What a reload must do: compare the running procfile with the new one, bot by bot."""
+
+from __future__ import annotations
+
+import msgspec
+
+from .config import Procfile
+
+
+class ReloadPlan(msgspec.Struct, frozen=True):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    kept: list[str]
+
+
+def effective(procfile: Procfile, name: str) -> tuple[object, ...]:
+    """Everything that shapes a bot's processes: its table, env_file contents, cwd and log settings."""
+    return (procfile.bots[name], procfile.bot_env(name), procfile.bot_cwd(name), procfile.log_config(name))
+
+
+def plan(old: Procfile, new: Procfile) -> ReloadPlan:
+    added = [n for n in new.bots if n not in old.bots]
+    removed = [n for n in old.bots if n not in new.bots]
+    common = [n for n in new.bots if n in old.bots]
+    changed = [n for n in common if effective(old, n) != effective(new, n)]
+    kept = [n for n in common if n not in changed]
+    return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept)

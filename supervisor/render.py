@@ -1,0 +1,56 @@
+"""How replies look to a person: tables, durations, sizes. Pure string functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .control import InstanceStatus
+
+COLOURS = ("36", "32", "33", "35", "34", "31")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+STATUS_HEADERS = ("BOT", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM", "LAST EXIT")
+
+
+def status_table(rows: list[InstanceStatus]) -> str:
+    extra = [h for h in ("health", "bus") if any(getattr(r, h) for r in rows)]
+    cells = [
+        [r.bot, str(r.instance), r.state, str(r.pid or "-"), duration(r.uptime), str(r.restarts),
+         "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), r.last_exit or "-",
+         *(getattr(r, h) or "-" for h in extra)]
+        for r in rows
+    ]
+    return table([*STATUS_HEADERS, *(h.upper() for h in extra)], cells)
+
+
+def prefix(name: str, index: int, colour: bool) -> str:
+    return f"\x1b[{COLOURS[index % len(COLOURS)]}m{name} |\x1b[0m " if colour else f"{name} | "
