@@ -1,0 +1,33 @@
+"""Integration fixtures: `master(text)` runs a real `supctl start -f` on a temp procfile (see harness.py).
+
+Teardown kills the master's group and asserts that no process the test started is left running.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import Master  # noqa: E402
+
+
+@pytest.fixture
+def master(tmp_path: Path):
+    """master(text) -> a started Master on that procfile; teardown asserts nothing it started survives."""
+    started: list[Master] = []
+    token = uuid.uuid4().hex
+
+    def _start(text: str) -> Master:
+        m = Master(tmp_path, text, token)
+        started.append(m)
+        return m.start()
+
+    yield _start
+    leftovers = [line for m in started for line in m.cleanup()]
+    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
+
+

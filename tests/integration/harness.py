@@ -1,0 +1,220 @@
+"""Helpers for integration tests — a real master on a temp procfile: `supctl start -f` as a subprocess in its own session.
+
+Waits follow files with a deadline (like `tail -f`), never sleep-and-hope. Cleanup kills the
+master's group and then asserts that no process started by the test is left: every process the
+test starts inherits SUPCTL_TEST_TOKEN, so leftovers are found even after they were re-parented.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+BOTS = Path(__file__).parent / "bots"
+PY = sys.executable
+SUPCTL = [PY, "-m", "supervisor.cli"]
+POLL = 0.01
+"""How often a follower looks at a file that has not grown (files have no readiness event)."""
+
+TRANSITION = re.compile(
+    r"^(?P<date>\S+ \S+) \w+ (?P<name>[\w.-]+:\d+) (?P<old>[A-Z]+) -> (?P<new>[A-Z]+) \((?P<reason>.*)\)$")
+
+
+@dataclass(frozen=True)
+class Transition:
+    at: float
+    name: str
+    old: str
+    new: str
+    reason: str
+    line: int
+
+    @property
+    def bot(self) -> str:
+        return self.name.split(":")[0]
+
+
+def parse_time(stamp: str) -> float:
+    """'2026-11-22 07:32:43,025' (logging's asctime) as seconds since the epoch."""
+    base, _, ms = stamp.partition(",")
+    return time.mktime(time.strptime(base, "%Y-%m-%d %H:%M:%S")) + int(ms or 0) / 1000
+
+
+def bot(name: str, *args: object) -> list[str]:
+    """argv running one of tests/integration/bots/NAME.py with this interpreter."""
+    return [PY, str(BOTS / f"{name}.py"), *map(str, args)]
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(POLL)
+
+
+def token_procs(token: str) -> list[psutil.Process]:
+    """Every live (non-zombie) process carrying this test's token in its environment."""
+    found = []
+    for p in psutil.process_iter(["pid"]):
+        if p.pid == os.getpid():
+            continue
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if p.environ().get("SUPCTL_TEST_TOKEN") == token:
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+class Master:
+    """One `supctl start -f` on tmp_path/procfile.toml, its files and waits on them."""
+
+    def __init__(self, tmp_path: Path, text: str, token: str) -> None:
+        self.dir = tmp_path
+        self.procfile = tmp_path / "procfile.toml"
+        self.procfile.write_text(textwrap.dedent(text).lstrip("\n"))
+        self.state_dir = tmp_path / "state"
+        self.logs = self.state_dir / "logs"
+        self.log = self.logs / "supervisor.log"
+        self.token = token
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Master:
+        env = {**os.environ, "SUPCTL_TEST_TOKEN": self.token}
+        env.pop("SUPCTL_PROCFILE", None)
+        with open(self.dir / "master.out", "wb") as out:
+            self.proc = subprocess.Popen([*SUPCTL, "start", "-f", str(self.procfile)], cwd=self.dir, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.ps = psutil.Process(self.proc.pid)
+        self.wait_line(r"master pid \d+ starting procfile")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def output(self) -> str:
+        return (self.dir / "master.out").read_text(errors="replace")
+
+    # --- reading files -------------------------------------------------------------------
+    def text(self, path: Path | None = None) -> str:
+        try:
+            return (path or self.log).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def lines(self, path: Path | None = None) -> list[str]:
+        return self.text(path).splitlines()
+
+    def transitions(self, name: str | None = None) -> list[Transition]:
+        out = []
+        for i, line in enumerate(self.lines()):
+            m = TRANSITION.match(line)
+            if m and (name is None or m["name"] == name or m["name"].split(":")[0] == name):
+                out.append(Transition(parse_time(m["date"]), m["name"], m["old"], m["new"], m["reason"], i))
+        return out
+
+    # --- waits -----------------------------------------------------------------------------
+    def wait_line(self, pattern: str, count: int = 1, path: Path | None = None, timeout: float = 15.0) -> list[re.Match[str]]:
+        """Follow a file (supervisor.log by default) until `count` lines match `pattern`; returns the matches."""
+        rx = re.compile(pattern)
+        target = path or self.log
+
+        def check():
+            self._check_alive(f"{pattern!r} in {target.name}")
+            found = [m for line in self.lines(target) if (m := rx.search(line))]
+            return found if len(found) >= count else None
+
+        return wait_until(check, timeout, f"{count} line(s) matching {pattern!r} in {target}")  # type: ignore[return-value]
+
+    def wait_transition(self, name: str, new: str, count: int = 1, old: str | None = None, timeout: float = 15.0) -> list[Transition]:
+        """Until `name` (bot or bot:k) has entered state `new` `count` times."""
+
+        def check():
+            self._check_alive(f"{name} -> {new}")
+            found = [t for t in self.transitions(name) if t.new == new and (old is None or t.old == old)]
+            return found if len(found) >= count else None
+
+        return wait_until(check, timeout, f"{count}x {name} -> {new}")  # type: ignore[return-value]
+
+    def _check_alive(self, what: str) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            pytest.fail(f"master exited with {self.proc.returncode} while waiting for {what}:\n{self.output()[-3000:]}")
+
+    # --- processes -------------------------------------------------------------------------
+    def children(self) -> list[psutil.Process]:
+        return self.ps.children()
+
+    def bot_pids(self) -> list[int]:
+        """Direct children of the master that are bots (the guardian excluded)."""
+        out = []
+        for c in self.children():
+            try:
+                if "supervisor.guardian" not in " ".join(c.cmdline()):
+                    out.append(c.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"master did not exit within {timeout}s:\n{self.output()[-3000:]}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """Graceful: SIGTERM and wait for the exit status."""
+        self.signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def cleanup(self) -> list[str]:
+        """Kill the master's group, give the guardian its chance, then kill and report whatever is left."""
+        if self.proc is None:
+            return []
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+        left = token_procs(self.token)
+        _, alive = psutil.wait_procs(left, timeout=5)
+        report = []
+        for p in alive:
+            try:
+                report.append(f"pid {p.pid}: {' '.join(p.cmdline())}")
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return report
+
+
+def toml_argv(argv: list[str]) -> str:
+    """An argv as a TOML array literal."""
+    return "[" + ", ".join('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in argv) + "]"
