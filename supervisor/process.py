@@ -163,8 +163,9 @@ class Instance:
         try:
             code = await asyncio.wait_for(asyncio.shield(self._proto.exited), self.timing.start_grace)
         except TimeoutError:
-            was_running = True
-            self._set(State.RUNNING, f"pid {self.pid} up for {self.config.start_grace}")
+            if self.state == State.STARTING:  # not when a stop already moved us to STOPPING
+                was_running = True
+                self._set(State.RUNNING, f"pid {self.pid} up for {self.config.start_grace}")
             code = await asyncio.shield(self._proto.exited)
         uptime = time.monotonic() - began
         if not self._stop_requested:
