@@ -142,9 +142,12 @@ class Master:
         target = path or self.log
 
         def check():
-            self._check_alive(f"{pattern!r} in {target.name}")
+            dead = self._dead()  # looked at before reading, so a master that just exited gets a last read
             found = [m for line in self.lines(target) if (m := rx.search(line))]
-            return found if len(found) >= count else None
+            if len(found) >= count:
+                return found
+            self._fail_if(dead, f"{pattern!r} in {target.name}")
+            return None
 
         return wait_until(check, timeout, f"{count} line(s) matching {pattern!r} in {target}")  # type: ignore[return-value]
 
@@ -152,14 +155,21 @@ class Master:
         """Until `name` (bot or bot:k) has entered state `new` `count` times."""
 
         def check():
-            self._check_alive(f"{name} -> {new}")
+            dead = self._dead()
             found = [t for t in self.transitions(name) if t.new == new and (old is None or t.old == old)]
-            return found if len(found) >= count else None
+            if len(found) >= count:
+                return found
+            self._fail_if(dead, f"{name} -> {new}")
+            return None
 
         return wait_until(check, timeout, f"{count}x {name} -> {new}")  # type: ignore[return-value]
 
-    def _check_alive(self, what: str) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
+    def _dead(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def _fail_if(self, dead: bool, what: str) -> None:
+        if dead:
+            assert self.proc is not None
             pytest.fail(f"master exited with {self.proc.returncode} while waiting for {what}:\n{self.output()[-3000:]}")
 
     # --- processes -------------------------------------------------------------------------
