@@ -89,6 +89,7 @@ class _Conn(asyncio.Protocol):
             self.fail(f"malformed frame: {exc}")
         except BusError as exc:
             self.fail(str(exc))
+        self.broker.flush()
 
     def send(self, frame: bytes, count: int = 0) -> None:
         """Queue bytes for the next flush, or drop them while the client is not reading."""
@@ -451,9 +452,10 @@ class Broker:
     def _schedule_flush(self) -> None:
         if not self._flushing and self.dirty:
             self._flushing = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what each client has queued: one write per client per round."""
         self._flushing = False
         dirty, self.dirty = self.dirty, []
         for conn in dirty:

@@ -91,6 +91,7 @@ class Client:
         self._closed = False
         self._error: BusError | None = None
         self._max_frame = f.MAX_FRAME
+        self._max_payload = f.MAX_FRAME - 64
 
     # -- connection -----------------------------------------------------------
 
@@ -111,6 +112,7 @@ class Client:
             transport.abort()
             raise ConnectionError(f"no welcome from the bus at {self.path}") from None
         self.bot, self.instance, self._max_frame = welcome.bot, welcome.instance, welcome.max_frame
+        self._max_payload = self._max_frame - 64
         self._live = True
         for sub in self._subs.values():
             self._frame(f.Sub(sub.sid, sub.pattern))
@@ -175,7 +177,10 @@ class Client:
         self._can_write.set()
         while self._offline and self._writable:
             msg = self._offline.popleft()
-            self._add(msg, len(msg.data) + len(msg.topic))
+            self._batch.append(msg)
+            self._batch_size += len(msg.data) + len(msg.topic) + 8
+            if self._batch_size >= FLUSH_AT:
+                self._flush_now()
         self._schedule()
 
     def _trim_offline(self) -> None:
@@ -189,26 +194,34 @@ class Client:
 
     def publish_nowait(self, topic: str, obj: Any, retain: bool = False) -> None:
         """Queue a message without waiting; sent at the end of this loop iteration."""
-        self._check_open()
         if topic not in self._topics:
-            check_topic(topic)
-            if topic.startswith(RESERVED_PREFIX) and self.bot != "supctl":
-                raise BusError(f"topic {topic!r} is reserved for the master")
-            if len(self._topics) > 10_000:
-                self._topics.clear()
-            self._topics.add(topic)
+            self._check_topic(topic)
         data = self._enc.encode(obj)
-        size = len(data) + len(topic)
-        if size + 64 > self._max_frame:
+        size = len(data) + len(topic) + 8
+        if size > self._max_payload:
             raise BusError(f"message on {topic!r} is {size} bytes; the bus limit is {self._max_frame}")
         msg = f.Msg(topic, Raw(data), retain)
         if self._writable:
-            self._add(msg, size)
+            self._batch.append(msg)
+            self._batch_size += size
+            if self._batch_size >= FLUSH_AT:
+                self._flush_now()
+            elif self._flush_handle is None:
+                self._schedule()
             return
+        self._check_open()
         self._offline.append(msg)
         if len(self._offline) > self.max_buffer:
             self._offline.popleft()
             self.dropped += 1
+
+    def _check_topic(self, topic: str) -> None:
+        check_topic(topic)
+        if topic.startswith(RESERVED_PREFIX) and self.bot != "supctl":
+            raise BusError(f"topic {topic!r} is reserved for the master")
+        if len(self._topics) > 10_000:
+            self._topics.clear()
+        self._topics.add(topic)
 
     async def publish(self, topic: str, obj: Any, retain: bool = False) -> None:
         """Queue a message; waits only while the broker is not keeping up (backpressure)."""
@@ -216,14 +229,11 @@ class Client:
             await self._can_write.wait()
         self.publish_nowait(topic, obj, retain)
 
-    def _add(self, msg: f.Msg, size: int) -> None:
-        self._batch.append(msg)
-        self._batch_size += size + 8
-        if self._batch_size >= FLUSH_AT:
-            self._seal()
-            self._write()
-        elif self._flush_handle is None:
-            self._schedule()
+    async def drain(self) -> None:
+        """Wait until the broker takes more: call it between bursts of publish_nowait."""
+        while not self._writable:
+            self._check_open()
+            await self._can_write.wait()
 
     def _seal(self) -> None:
         if self._batch:
@@ -257,25 +267,30 @@ class Client:
         self, frame_of: Callable[[int], Any], what: str, timeout: float | None, cancel: bool = False
     ) -> Any:
         """Send a frame carrying a fresh id and wait for the answer with that id."""
-
-        async def go() -> Any:
-            while not self._writable:
-                self._check_open()
-                await self._can_write.wait()
-            n = next(self._ids)
-            waiter = self._waits[n] = asyncio.get_running_loop().create_future()
-            self._frame(frame_of(n))
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        if not self._writable:
             try:
-                return await waiter
-            except asyncio.CancelledError:
-                if self._waits.pop(n, None) is not None and cancel:
-                    self._frame(f.Cancel(n))
-                raise
-
+                await asyncio.wait_for(self.drain(), timeout)
+            except TimeoutError:
+                raise BusTimeout(f"{what}: bus not reachable within {timeout}s") from None
+        n = next(self._ids)
+        waiter = self._waits[n] = loop.create_future()
+        self._frame(frame_of(n))
+        self._flush_now()
+        timer = None if deadline is None else loop.call_at(deadline, self._expire, n, what, timeout)
         try:
-            return await asyncio.wait_for(go(), timeout)
-        except TimeoutError:
-            raise BusTimeout(f"{what}: no answer within {timeout}s") from None
+            return await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if self._waits.pop(n, None) is not None and cancel:
+                self._frame(f.Cancel(n))
+
+    def _expire(self, n: int, what: str, timeout: float) -> None:
+        waiter = self._waits.get(n)
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(BusTimeout(f"{what}: no answer within {timeout}s"))
 
     async def flush(self, timeout: float | None = 10.0) -> None:
         """Return once the broker has handled everything sent before this call."""
@@ -349,19 +364,30 @@ class Client:
                 self._transport.abort()
 
     def _deliver(self, frame: f.Deliver) -> None:
+        """Hand each subscription its share of the frame in one call."""
+        bot, instance = frame.bot, frame.instance
         if frame.sid:
             sub = self._subs.get(frame.sid)
             if sub is not None:
-                sub.push(frame)
+                sub.push(frame.items, bot, instance)
             return
-        index = self._index
-        bot, instance = frame.bot, frame.instance
+        cached = self._index.cached
+        shares: dict[int, tuple[tuple[Subscription, ...], list[f.Msg]]] = {}
+        last: tuple[Subscription, ...] | None = None
+        share: list[f.Msg] = []
         for msg in frame.items:
-            subs = index.cached(msg.topic)
+            subs = cached(msg.topic)
             if subs is None:
-                subs = index.match(msg.topic)
+                subs = self._index.match(msg.topic)
+            if subs is not last:
+                entry = shares.get(id(subs))
+                if entry is None:
+                    entry = shares[id(subs)] = (subs, [])
+                last, share = subs, entry[1]
+            share.append(msg)
+        for subs, msgs in shares.values():
             for sub in subs:
-                sub.push_one(msg, bot, instance)
+                sub.push(msgs, bot, instance)
 
     def _control(self, frame: Any) -> None:
         kind = type(frame)
@@ -401,6 +427,7 @@ class Client:
         except Exception as exc:  # noqa: BLE001 - the requester gets the failure instead
             reply = f.Reply(frame.rid, error=f"{type(exc).__name__}: {exc}")
         self._frame(reply)
+        self._flush_now()
 
     # -- lifecycle ------------------------------------------------------------
 

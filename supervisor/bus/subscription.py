@@ -53,37 +53,29 @@ class Subscription:
         self.dropped = 0
         self.invalid = 0
         self._decode = msgspec.msgpack.Decoder(type).decode if type is not None else msgspec.msgpack.decode
-        self._max = max_pending
-        self._queue: collections.deque[Message] = collections.deque()
+        self._queue: collections.deque[Message] = collections.deque(maxlen=max_pending)
         self._waiter: asyncio.Future[None] | None = None
         self._ready = asyncio.Event()
         self._end: BaseException | None = None
         self._unsubscribe = unsubscribe
 
-    def push(self, deliver: f.Deliver) -> None:
-        """Queue a frame's messages (the client already routed them here)."""
-        bot, instance = deliver.bot, deliver.instance
+    def push(self, msgs: list[f.Msg], bot: str, instance: int) -> None:
+        """Queue messages the client routed here; the oldest fall out past `max_pending`."""
         decode = self._decode
         queue = self._queue
-        for msg in deliver.items:
-            self._push_one(msg, bot, instance, decode, queue)
-
-    def push_one(self, msg: f.Msg, bot: str, instance: int) -> None:
-        self._push_one(msg, bot, instance, self._decode, self._queue)
-
-    def _push_one(
-        self, msg: f.Msg, bot: str, instance: int, decode: Callable[[Any], Any], queue: collections.deque[Message]
-    ) -> None:
-        try:
-            data = decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.invalid += 1
-            log.warning("bus: dropped a message on %s from %s:%s: %s", msg.topic, bot, instance, exc)
-            return
-        if len(queue) >= self._max:
-            queue.popleft()
-            self.dropped += 1
-        queue.append(Message(msg.topic, data, bot, instance, msg.retain))
+        before = len(queue)
+        for msg in msgs:
+            try:
+                data = decode(msg.data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.invalid += 1
+                before -= 1
+                log.warning("bus: dropped a message on %s from %s:%s: %s", msg.topic, bot, instance, exc)
+                continue
+            queue.append(Message(msg.topic, data, bot, instance, msg.retain))
+        lost = before + len(msgs) - len(queue)
+        if lost > 0:
+            self.dropped += lost
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None

@@ -1,0 +1,437 @@
+"""Bus benchmark: supctl broker vs nats-server + nats-py vs a no-broker ceiling.
+
+    .venv/bin/python bench/bus.py [--quick]
+
+Every role runs in its own process (this file re-invoked with a role name).
+Publishers keep at most a window of unacknowledged messages in flight (the
+subscribers ack every quarter window over the same bus), so no queue bound is
+hit and every count is checked: a lost message fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import msgspec  # noqa: E402
+import uvloop  # noqa: E402
+
+WINDOW_BYTES = 2 << 20
+TOPIC = "bench.data"
+
+
+def window_for(size: int) -> int:
+    return max(1024, WINDOW_BYTES // (size + 40))
+
+
+def emit(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+# -- roles: supctl ---------------------------------------------------------------
+
+
+async def role_broker(path: str, ntokens: str) -> None:
+    from supervisor.bus import Broker
+
+    broker = Broker(Path(path))
+    await broker.start()
+    emit([broker.issue_token("bench", i) for i in range(int(ntokens))])
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    dropped = sum(s.dropped for s in broker.stats().values())
+    await broker.close()
+    emit({"dropped": dropped})
+
+
+async def open_client(kind: str, addr: str, token: str):  # noqa: ANN201 - either client
+    if kind == "supctl":
+        from supervisor.bus import connect
+
+        return await connect(addr, token)
+    import nats
+
+    return await nats.connect(addr, pending_size=8 << 20)
+
+
+async def role_sub(kind: str, addr: str, token: str, n: str, size: str, ident: str) -> None:
+    total, every = int(n), window_for(int(size)) // 4
+    client = await open_client(kind, addr, token)
+    count = 0
+    done = asyncio.get_running_loop().create_future()
+    if kind == "supctl":
+        sub = client.subscribe(TOPIC)
+        await sub.ready()
+        emit("ready")
+        async for _ in sub:
+            count += 1
+            if count % every == 0 or count == total:
+                client.publish_nowait("bench.ack", [int(ident), count])
+                if count == total:
+                    break
+        await client.flush()
+        extra = {"dropped": sub.dropped}
+    else:
+
+        async def on_msg(_msg: object) -> None:
+            nonlocal count
+            count += 1
+            if count % every == 0 or count == total:
+                await client.publish("bench.ack", f"{ident} {count}".encode())
+                if count == total:
+                    done.set_result(None)
+
+        await client.subscribe(TOPIC, cb=on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        await client.flush()
+        emit("ready")
+        await done
+        await client.flush()
+        extra = {"dropped": 0}
+    emit({"count": count, "end": time.monotonic(), **extra})
+    await client.close()
+
+
+async def role_pub(kind: str, addr: str, token: str, n: str, size: str, nsubs: str) -> None:
+    total, window, subs = int(n), window_for(int(size)), int(nsubs)
+    payload = b"x" * int(size)
+    client = await open_client(kind, addr, token)
+    acked = [0] * subs
+    progress = asyncio.Event()
+    if kind == "supctl":
+        acks = client.subscribe("bench.ack")
+        await acks.ready()
+
+        async def read_acks() -> None:
+            async for msg in acks:
+                acked[msg.data[0]] = msg.data[1]
+                progress.set()
+
+        reader = asyncio.get_running_loop().create_task(read_acks())
+    else:
+
+        async def on_ack(msg: object) -> None:
+            ident, count = msg.data.split()  # type: ignore[attr-defined]
+            acked[int(ident)] = int(count)
+            progress.set()
+
+        await client.subscribe("bench.ack", cb=on_ack)
+        await client.flush()
+    emit("ready")
+    sys.stdin.readline()
+    start = time.monotonic()
+    sent = 0
+    while sent < total:
+        room = window - (sent - min(acked))
+        if room <= 0:
+            progress.clear()
+            await progress.wait()
+            continue
+        burst = min(room, total - sent, 2000)
+        if kind == "supctl":
+            publish = client.publish_nowait
+            for _ in range(burst):
+                publish(TOPIC, payload)
+            await client.drain()
+        else:
+            for _ in range(burst):
+                await client.publish(TOPIC, payload)
+        sent += burst
+        await asyncio.sleep(0)
+    while min(acked) < total:
+        progress.clear()
+        await progress.wait()
+    emit({"start": start})
+    if kind == "supctl":
+        reader.cancel()
+    await client.close()
+
+
+async def role_rep(kind: str, addr: str, token: str) -> None:
+    client = await open_client(kind, addr, token)
+    if kind == "supctl":
+
+        async def echo(msg: object) -> object:
+            return msg.data  # type: ignore[attr-defined]
+
+        client.serve("bench.echo", echo)
+        await client.flush()
+    else:
+
+        async def on_req(msg: object) -> None:
+            await msg.respond(msg.data)  # type: ignore[attr-defined]
+
+        await client.subscribe("bench.echo", cb=on_req)
+        await client.flush()
+    emit("ready")
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await client.close()
+
+
+async def role_req(kind: str, addr: str, token: str, n: str) -> None:
+    client = await open_client(kind, addr, token)
+    payload = b"x" * 64
+    lat = []
+    clock = time.perf_counter
+    for _ in range(1000):
+        await client.request("bench.echo", payload, timeout=5)
+    for _ in range(int(n)):
+        t = clock()
+        await client.request("bench.echo", payload, timeout=5)
+        lat.append(clock() - t)
+    lat.sort()
+    emit({"p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)], "count": len(lat)})
+    await client.close()
+
+
+# -- roles: ceiling (no broker) ------------------------------------------------------
+
+
+class _Msg(msgspec.Struct, array_like=True):
+    topic: str
+    data: bytes
+
+
+async def role_ceil_sub(path: str, n: str) -> None:
+    total = int(n)
+    done = asyncio.get_running_loop().create_future()
+    decode = msgspec.msgpack.Decoder(_Msg).decode
+
+    class Proto(asyncio.Protocol):
+        buf = b""
+        count = 0
+
+        def data_received(self, data: bytes) -> None:
+            data = self.buf + data if self.buf else data
+            off, end = 0, len(data)
+            while end - off >= 4:
+                size = int.from_bytes(data[off : off + 4], "big")
+                if off + 4 + size > end:
+                    break
+                decode(data[off + 4 : off + 4 + size])
+                off += 4 + size
+                self.count += 1
+            self.buf = data[off:]
+            if self.count >= total and not done.done():
+                done.set_result(self.count)
+
+    server = await asyncio.get_running_loop().create_unix_server(Proto, path)
+    emit("ready")
+    count = await done
+    emit({"count": count, "end": time.monotonic(), "dropped": 0})
+    server.close()
+
+
+async def role_ceil_pub(path: str, n: str, size: str) -> None:
+    total = int(n)
+    payload = b"x" * int(size)
+    resumed = asyncio.Event()
+    resumed.set()
+
+    class Proto(asyncio.Protocol):
+        def pause_writing(self) -> None:
+            resumed.clear()
+
+        def resume_writing(self) -> None:
+            resumed.set()
+
+    transport, _ = await asyncio.get_running_loop().create_unix_connection(Proto, path)
+    enc = msgspec.msgpack.Encoder()
+    emit("ready")
+    sys.stdin.readline()
+    start = time.monotonic()
+    buf = bytearray()
+    for i in range(total):
+        at = len(buf)
+        buf += b"\0\0\0\0"
+        enc.encode_into(_Msg(TOPIC, payload), buf, at + 4)
+        buf[at : at + 4] = (len(buf) - at - 4).to_bytes(4, "big")
+        if len(buf) > 65536 or i == total - 1:
+            transport.write(bytes(buf))
+            buf.clear()
+            await resumed.wait()
+    emit({"start": start})
+    transport.close()
+
+
+ROLES = {
+    "broker": role_broker, "sub": role_sub, "pub": role_pub, "rep": role_rep, "req": role_req,
+    "ceil-sub": role_ceil_sub, "ceil-pub": role_ceil_pub,
+}
+
+
+# -- orchestration ----------------------------------------------------------------
+
+
+class Proc:
+    """One role in its own process, speaking JSON lines on stdout."""
+
+    def __init__(self, *args: str) -> None:
+        self.p = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def line(self) -> object:
+        raw = self.p.stdout.readline()  # type: ignore[union-attr]
+        if not raw:
+            raise RuntimeError(f"{self.p.args[2:]} exited with {self.p.wait()}")
+        return json.loads(raw)
+
+    def send(self, text: str = "go\n") -> None:
+        self.p.stdin.write(text)  # type: ignore[union-attr]
+        self.p.stdin.flush()  # type: ignore[union-attr]
+
+    def finish(self) -> None:
+        self.p.stdin.close()  # type: ignore[union-attr]
+
+
+def pump(kind: str, addr: str, tokens: list[str], n: int, size: int, nsubs: int) -> float:
+    """Publisher -> subscribers; returns delivered messages per second (all subscribers)."""
+    subs = [Proc("sub", kind, addr, tokens[i + 1], str(n), str(size), str(i)) for i in range(nsubs)]
+    for s in subs:
+        assert s.line() == "ready"
+    pub = Proc("pub", kind, addr, tokens[0], str(n), str(size), str(nsubs))
+    assert pub.line() == "ready"
+    pub.send()
+    results = [s.line() for s in subs]
+    start = pub.line()["start"]  # type: ignore[index]
+    pub.finish()
+    for r in results:
+        if r["count"] != n or r["dropped"]:  # type: ignore[index]
+            raise RuntimeError(f"{kind}: lost messages: {r}")
+    end = max(r["end"] for r in results)  # type: ignore[index]
+    for p in [pub, *subs]:
+        p.p.wait(30)
+    return n * nsubs / (end - start)
+
+
+def latency(kind: str, addr: str, tokens: list[str], n: int) -> tuple[float, float]:
+    rep = Proc("rep", kind, addr, tokens[0])
+    assert rep.line() == "ready"
+    req = Proc("req", kind, addr, tokens[1], str(n))
+    result = req.line()
+    rep.finish()
+    req.p.wait(30)
+    rep.p.wait(30)
+    assert result["count"] == n  # type: ignore[index]
+    return result["p50"], result["p99"]  # type: ignore[index]
+
+
+def run_supctl(tmp: Path, cases: list[tuple[str, int, int, int]], nreq: int) -> dict[str, float]:
+    path = str(tmp / "bus.sock")
+    broker = Proc("broker", path, "12")
+    tokens: list[str] = broker.line()  # type: ignore[assignment]
+    out = {name: pump("supctl", path, tokens, n, size, subs) for name, n, size, subs in cases}
+    out["p50"], out["p99"] = latency("supctl", path, tokens, nreq)
+    broker.finish()
+    if broker.line()["dropped"]:  # type: ignore[index]
+        raise RuntimeError("supctl broker dropped messages")
+    broker.p.wait(30)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_nats() -> str:
+    exe = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not os.path.exists(exe):
+        subprocess.run(["apt-get", "install", "-y", "nats-server"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        import nats  # noqa: F401
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "nats-py"], check=True)
+    return exe
+
+
+def run_nats(cases: list[tuple[str, int, int, int]], nreq: int) -> dict[str, float]:
+    exe = ensure_nats()
+    port = free_port()
+    server = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        addr = f"nats://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        tokens = ["-"] * 12
+        out = {name: pump("nats", addr, tokens, n, size, subs) for name, n, size, subs in cases}
+        out["p50"], out["p99"] = latency("nats", addr, tokens, nreq)
+        return out
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        server.wait(10)
+
+
+def run_ceiling(tmp: Path, cases: list[tuple[str, int, int, int]]) -> dict[str, float]:
+    out = {}
+    for name, n, size, subs in cases:
+        if subs != 1:
+            continue
+        path = str(tmp / f"ceil-{name}.sock")
+        sub = Proc("ceil-sub", path, str(n))
+        assert sub.line() == "ready"
+        pub = Proc("ceil-pub", path, str(n), str(size))
+        assert pub.line() == "ready"
+        pub.send()
+        result = sub.line()
+        start = pub.line()["start"]  # type: ignore[index]
+        assert result["count"] == n  # type: ignore[index]
+        out[name] = n / (result["end"] - start)  # type: ignore[index]
+        pub.p.wait(30)
+        sub.p.wait(30)
+    return out
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    scale = 5 if quick else 1
+    cases = [
+        ("pub->sub 64 B", 500_000 // scale, 64, 1),
+        ("pub->sub 1 KiB", 200_000 // scale, 1024, 1),
+        ("fan-out 1->10 64 B", 200_000 // scale, 64, 10),
+    ]
+    nreq = 20_000 // scale
+    with tempfile.TemporaryDirectory(prefix="supctl-bench-") as tmp:
+        sup = run_supctl(Path(tmp), cases, nreq)
+        ceil = run_ceiling(Path(tmp), cases)
+    nats = run_nats(cases, nreq)
+    print(f"\n{'scenario':<22}{'supctl':>14}{'NATS':>14}{'ceiling':>14}{'vs NATS':>10}{'vs ceil':>10}")
+    for name, *_ in cases:
+        c = ceil.get(name)
+        print(
+            f"{name:<22}{sup[name]:>12,.0f}/s{nats[name]:>12,.0f}/s"
+            + (f"{c:>12,.0f}/s" if c else f"{'-':>14}")
+            + f"{sup[name] / nats[name]:>9.2f}x"
+            + (f"{sup[name] / c:>9.0%}" if c else f"{'-':>10}")
+        )
+    for key in ("p50", "p99"):
+        label = f"req/reply {key}"
+        print(f"{label:<22}{sup[key] * 1e6:>12.0f}us{nats[key] * 1e6:>12.0f}us{'-':>14}{sup[key] / nats[key]:>9.2f}x{'-':>10}")
+    print("\n0 messages lost (every count checked); latency over", nreq, "requests")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] in ROLES:
+        uvloop.run(ROLES[sys.argv[1]](*sys.argv[2:]))
+    else:
+        main()
