@@ -330,6 +330,13 @@ def timing(bot: BotConfig) -> Timing:
 
 def dumps(procfile: Procfile) -> str:
     """The procfile as TOML (what `supctl` writes when it generates one)."""
-    data = {"supervisor": msgspec.to_builtins(procfile.supervisor),
-            "bots": {n: msgspec.to_builtins(b) for n, b in procfile.bots.items()}}
+    data = _drop_none({"supervisor": msgspec.to_builtins(procfile.supervisor),
+                       "bots": {n: msgspec.to_builtins(b) for n, b in procfile.bots.items()}})
     return tomli_w.dumps(data)
+
+
+def _drop_none(value: Any) -> Any:
+    """TOML has no null: unset optional keys (cwd, env_file, log) are left out."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value

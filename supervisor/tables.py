@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 import typing
 from typing import TypeVar
 
@@ -53,6 +54,32 @@ def msgspec_key(prefix: str, err: msgspec.ValidationError) -> tuple[str, str]:
     return (prefix + path).strip("."), text[: m.start()].strip()
 
 
+def _struct_in(tp: object) -> type[msgspec.Struct] | None:
+    """The Struct class in `T` or `T | None`, if any."""
+    for a in typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,):
+        if isinstance(a, type) and issubclass(a, msgspec.Struct):
+            return a
+    return None
+
+
+def _check_nested(value: dict, tp: object, file: str, key: str, errors: list[ConfigError]) -> bool:
+    """A sub-table (backoff, log, env, ...) checked key by key so errors name `a.b.c` and unknown keys get a hint."""
+    struct = _struct_in(tp)
+    if struct is not None:
+        convert_table(value, struct, file, key, errors)
+        return True
+    if typing.get_origin(tp) is dict:
+        vtype = typing.get_args(tp)[1]
+        for k, v in value.items():
+            try:
+                msgspec.convert(v, vtype, strict=True)
+            except msgspec.ValidationError as e:
+                path, msg = msgspec_key(f"{key}.{k}", e)
+                errors.append(ConfigError(file, path, f"{humanize(msg, vtype)}, found {describe(v)}"))
+        return True
+    return False
+
+
 def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[ConfigError],
                   ignore: frozenset[str] = frozenset()) -> T | None:
     """Convert one table, reporting every unknown key and every bad field (not just the first)."""
@@ -67,6 +94,8 @@ def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[C
             continue
         if name not in fields:
             errors.append(ConfigError(file, sub, f"unknown key{did_you_mean(name, tuple(fields))}"))
+            continue
+        if isinstance(value, dict) and _check_nested(value, fields[name].type, file, sub, errors):
             continue
         try:
             msgspec.convert(value, fields[name].type, strict=True)
