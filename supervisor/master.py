@@ -224,15 +224,20 @@ class Master:
                     inst.start(f"{verb} requested")
             for name in names:
                 self.start_bot(name, f"{verb} requested")
-            await self._settle(selected)
+            await self._settle(selected, [self._starters[n] for n in names])
         ok = all(i.state == (State.STOPPED if verb == "stop" else State.RUNNING) or (verb == "stop" and i.state in (State.EXITED, State.FATAL)) for i in selected)
         return ActionReply(message=", ".join(f"{i.name} {i.state.value}" for i in selected), affected=[i.name for i in selected], ok=ok)
 
-    async def _settle(self, selected: list[Instance]) -> None:
-        """Wait (bounded) until the started instances are RUNNING or have failed for good."""
+    async def _settle(self, selected: list[Instance], starters: list[asyncio.Task[None]]) -> None:
+        """Wait (bounded) until dependencies let the bots start and the instances are RUNNING or failed for good."""
         bound = max((i.timing.start_grace for i in selected), default=0.0) * 2 + 5.0
+
+        async def settled() -> None:
+            await asyncio.gather(*(asyncio.shield(t) for t in starters), return_exceptions=True)
+            await asyncio.gather(*(i.wait_settled() for i in selected))
+
         try:
-            await asyncio.wait_for(asyncio.gather(*(i.wait_settled() for i in selected)), bound)
+            await asyncio.wait_for(settled(), bound)
         except TimeoutError:
             pass
 

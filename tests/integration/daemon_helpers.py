@@ -1,0 +1,83 @@
+"""Drive a real daemonized master through the real `supctl` command, in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+SUPCTL = [sys.executable, "-m", "supervisor.cli"]
+SLEEPER = "import time\nwhile True: time.sleep(1)"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Re-check `predicate` until it holds; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Daemon:
+    """A procfile in tmp_path and the master `supctl start` runs for it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procfile = root / "procfile.toml"
+        self.state = root / "state"
+
+    def write(self, body: str) -> None:
+        self.procfile.write_text('[supervisor]\nstate_dir = "state"\n' + textwrap.dedent(body))
+
+    def run(self, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SUPCTL_PROCFILE": str(self.procfile)}
+        proc = subprocess.run([*SUPCTL, *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"supctl {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def status(self, *target: str) -> list[dict[str, Any]]:
+        return json.loads(self.run("status", *target, "--json", check=True).stdout)
+
+    def states(self) -> dict[str, str]:
+        return {f"{r['bot']}:{r['instance']}": r["state"] for r in self.status()}
+
+    def wait_states(self, expected: dict[str, str], timeout: float = 15.0) -> dict[str, str]:
+        return wait_for(lambda: (s := self.states()) and all(s.get(k) == v for k, v in expected.items()) and s,
+                        timeout, f"states {expected}")
+
+    def master_pid(self) -> int | None:
+        try:
+            return json.loads((self.state / "status.json").read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def kill_everything(self) -> None:
+        """Teardown: the master and every process it left, by pid and process group only."""
+        pid = self.master_pid()
+        if pid is None or not psutil.pid_exists(pid):
+            return
+        try:
+            master = psutil.Process(pid)
+            kids = master.children(recursive=True)
+        except psutil.Error:
+            return
+        for p in [master, *kids]:
+            try:
+                os.killpg(p.pid, signal.SIGKILL) if p is not master else p.kill()
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                pass
+        psutil.wait_procs([master, *kids], timeout=10)
