@@ -81,7 +81,7 @@ def _consume(task: asyncio.Future[Any]) -> None:
 def describe(exc: BaseException) -> str:
     """An exception as one line for a health reason: type and message."""
     text = str(exc)
-    if isinstance(exc, PluginTimeout):
+    if isinstance(exc, (PluginTimeout, PluginBusy)):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

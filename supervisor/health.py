@@ -124,6 +124,8 @@ class HealthRunner:
 
     async def wait_healthy(self, timeout: float) -> bool:
         """True once every check's latest result is healthy (at once if there are no checks)."""
+        if self._healthy.is_set():
+            return True
         try:
             await asyncio.wait_for(self._healthy.wait(), timeout)
         except TimeoutError:

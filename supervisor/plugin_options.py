@@ -15,6 +15,7 @@ from .plugin import Duration, RecoveryRef, Size
 
 _PATH = re.compile(r"\s*-\s*at\s*`\$(?P<path>[^`]*)`\s*$")
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
@@ -69,6 +70,9 @@ def convert_options(file: str, key: str, options: type[msgspec.Struct], raw: dic
         m = _UNKNOWN.search(message)
         if m:  # nested Struct with forbid_unknown_fields
             return _raise(file, f"{path}.{m.group('name')}", "unknown option")
+        m = _MISSING.search(message)
+        if m:
+            return _raise(file, f"{path}.{m.group('name')}", "is required")
         return _raise(file, path, message)
 
 

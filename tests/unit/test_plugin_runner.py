@@ -1,0 +1,296 @@
+"""HealthRunner: streaks, recoveries, aggregation and containment of bad plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+import msgspec
+import pytest
+
+from supervisor.health import HealthRunner
+from supervisor.plugin import CheckContext, HealthCheck, Recovery, RecoveryContext, Result
+from supervisor.plugin_specs import HealthSpec, RecoverySpec
+from supervisor.plugin_testing import FakeTarget
+
+
+class NoOptions(msgspec.Struct):
+    pass
+
+
+def spec(check: type[HealthCheck], *, every: float = 0.02, timeout: float = 1.0, failures: int = 1,
+         recover: type[Recovery] | None = None, index: int = 0) -> HealthSpec:
+    return HealthSpec(index=index, key=f"bots.api.health[{index}]", check=check.name, create=lambda: check(NoOptions()),
+                      every=every, timeout=timeout, failures=failures,
+                      recover=RecoverySpec(label=recover.name, create=lambda: recover(NoOptions()), timeout=1.0)
+                      if recover else None)
+
+
+def run(coro, timeout: float = 10):
+    async def bounded():
+        async with asyncio.timeout(timeout):
+            return await coro
+    return asyncio.run(bounded())
+
+
+class Script(HealthCheck):
+    """Returns the scripted results in order, then keeps returning the last one."""
+
+    name = "script"
+    Options = NoOptions
+    results: list[Result] = []
+
+    def __init__(self, options: NoOptions) -> None:
+        super().__init__(options)
+        self.calls = 0
+
+    async def check(self, ctx: CheckContext) -> Result:
+        self.calls += 1
+        return self.results[min(self.calls, len(self.results)) - 1]
+
+
+class Raises(HealthCheck):
+    name = "raises"
+    Options = NoOptions
+
+    async def check(self, ctx: CheckContext) -> Result:
+        raise RuntimeError("database gone")
+
+
+class Hangs(HealthCheck):
+    name = "hangs"
+    Options = NoOptions
+
+    async def check(self, ctx: CheckContext) -> Result:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+class Blocks(HealthCheck):
+    name = "blocks"
+    Options = NoOptions
+    blocking = True
+    threads: set[int] = set()
+
+    def check(self, ctx: CheckContext) -> Result:  # type: ignore[override]
+        self.threads.add(threading.get_ident())
+        time.sleep(0.3)
+        return Result.ok("slept")
+
+
+class Restart(Recovery):
+    name = "restart"
+    Options = NoOptions
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        await ctx.control.restart(failure)
+
+
+class Broken(Recovery):
+    name = "broken"
+    Options = NoOptions
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        raise OSError("no route")
+
+
+async def ticks_while(coro, period: float = 0.01) -> tuple[object, float]:
+    """Run coro while a ticker counts; returns coro's result and the worst gap between ticks."""
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        result = await coro
+    finally:
+        task.cancel()
+    return result, max(gaps)
+
+
+def test_unknown_until_first_result_then_healthy():
+    Script.results = [Result.ok("fine")]
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Script)], target)
+        assert runner.status().state == "unknown"
+        runner.start()
+        assert await runner.wait_healthy(5)
+        await runner.stop()
+        return runner, target
+
+    runner, target = run(go())
+    assert runner.status().state == "healthy"
+    assert target.results[0][:2] == (0, Result.ok("fine"))
+
+
+def test_failure_streak_triggers_recovery_once_per_streak_then_resets():
+    Script.results = [Result.fail("a"), Result.fail("b"), Result.fail("c"), Result.ok(), Result.fail("d"),
+                      Result.fail("e"), Result.fail("f"), Result.ok()]
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Script, failures=3, recover=Restart)], target)
+        runner.start()
+        await target.controller.wait_for_calls(2, 5)
+        await runner.stop()
+        return runner, target
+
+    runner, target = run(go())
+    assert [c[0] for c in target.controller.calls] == ["restart", "restart"]
+    assert target.controller.calls[0][1] == "script check failed 3 times in a row: c"
+    assert target.controller.calls[1][1].endswith(": f")
+    assert [r.kind for r in runner.history()].count("recovery") == 2
+
+
+def test_raising_plugin_is_an_unhealthy_result_with_the_exception():
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Raises, failures=2, recover=Broken)], target)
+        runner.start()
+        while not any(r.kind == "recovery" for r in runner.history()):
+            await asyncio.sleep(0.01)
+        await runner.stop()
+        return runner
+
+    runner = run(go())
+    status = runner.status()
+    assert status.state == "unhealthy" and status.reason == "raises: RuntimeError: database gone"
+    failed = [r for r in runner.history() if r.kind == "recovery"][0]
+    assert not failed.ok and failed.reason.startswith("OSError: no route")
+
+
+def test_hanging_plugin_times_out_and_the_loop_keeps_ticking():
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Hangs, timeout=0.2, every=0.05)], target)
+        runner.start()
+
+        async def first_result():
+            while not target.results:
+                await asyncio.sleep(0.01)
+        _, gap = await ticks_while(first_result())
+        await runner.stop()
+        return target, gap
+
+    target, gap = run(go())
+    assert target.results[0][1] == Result.fail("timed out after 0.2s")
+    assert gap < 0.15
+
+
+def test_blocking_plugin_runs_in_a_thread_without_stalling_the_loop():
+    Blocks.threads = set()
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Blocks)], target)
+        runner.start()
+        healthy, gap = await ticks_while(runner.wait_healthy(5))
+        await runner.stop()
+        return healthy, gap
+
+    healthy, gap = run(go())
+    assert healthy
+    assert Blocks.threads and threading.get_ident() not in Blocks.threads
+    assert gap < 0.2  # the check slept 0.3s in its thread
+
+
+def test_hung_blocking_plugin_is_not_called_again_until_it_returns():
+    release = threading.Event()
+
+    class Stuck(HealthCheck):
+        name = "stuck"
+        Options = NoOptions
+        blocking = True
+        calls = 0
+
+        def check(self, ctx: CheckContext) -> Result:  # type: ignore[override]
+            Stuck.calls += 1
+            release.wait(5)
+            return Result.ok()
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Stuck, timeout=0.05, every=0.01)], target)
+        runner.start()
+        while len(target.results) < 3:
+            await asyncio.sleep(0.01)
+        await runner.stop()
+        return target
+
+    target = run(go())
+    release.set()
+    assert Stuck.calls == 1
+    assert target.results[1][1].reason == "previous call still running after its timeout"
+
+
+def test_not_running_instance_is_unknown_and_never_recovered():
+    Script.results = [Result.fail("down")]
+
+    async def go():
+        target = FakeTarget(pid=None, state="BACKOFF")
+        runner = HealthRunner([spec(Script, recover=Restart)], target)
+        runner.start()
+        healthy = await runner.wait_healthy(0.2)
+        await runner.stop()
+        return runner, target, healthy
+
+    runner, target, healthy = run(go())
+    assert not healthy and runner.status().state == "unknown"
+    assert target.controller.calls == [] and target.results == []
+
+
+def test_aggregate_is_unhealthy_if_any_check_fails_and_no_checks_is_healthy():
+    Script.results = [Result.fail("slow")]
+
+    class Fine(HealthCheck):
+        name = "fine"
+        Options = NoOptions
+
+        async def check(self, ctx: CheckContext) -> Result:
+            return Result.ok()
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Fine), spec(Script, index=1)], target)
+        runner.start()
+        while len({i for i, _, _ in target.results}) < 2:
+            await asyncio.sleep(0.01)
+        await runner.stop()
+        empty = HealthRunner([], target)
+        return runner.status(), await empty.wait_healthy(0)
+
+    status, empty_healthy = run(go())
+    assert status.state == "unhealthy" and status.reason == "script: slow"
+    assert [c.state for c in status.checks] == ["healthy", "unhealthy"]
+    assert empty_healthy
+
+
+@pytest.mark.parametrize("bad", [None, "ok", True])
+def test_plugin_returning_a_non_result_is_unhealthy(bad):
+    class Wrong(HealthCheck):
+        name = "wrong"
+        Options = NoOptions
+
+        async def check(self, ctx: CheckContext) -> Result:
+            return bad  # type: ignore[return-value]
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Wrong)], target)
+        runner.start()
+        while not target.results:
+            await asyncio.sleep(0.01)
+        await runner.stop()
+        return target.results[0][1]
+
+    assert run(go()).reason.startswith(f"plugin returned {type(bad).__name__}")
