@@ -29,6 +29,7 @@ class _Worker:
             return
         if self.queue.full():  # keep the newest: a hook far behind cares about now, not then
             self.queue.get_nowait()
+            self.queue.task_done()
             self.dropped += 1
             log.warning("hook %s is behind; dropped %d events so far", self.spec.name, self.dropped)
         self.queue.put_nowait(event)
