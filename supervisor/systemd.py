@@ -122,7 +122,6 @@ def render_unit(opts: UnitOptions) -> str:
     unit = [
         "[Unit]",
         f"Description=supctl master for {_specifiers(opts.procfile)}",
-        "Documentation=man:systemd.service(5)",
     ]
     if not opts.user_mode:
         unit += ["Wants=network-online.target", "After=network-online.target"]
