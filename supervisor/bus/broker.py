@@ -315,7 +315,7 @@ class Broker:
         old = self._retained.pop(msg.topic, None)
         if old is not None:
             self._retained_bytes -= len(old.msg.data)
-        if msg.data == _NONE:
+        if len(msg.data) == 1 and bytes(msg.data) == _NONE:
             return
         kept = f.Msg(msg.topic, Raw(bytes(msg.data)), True)
         self._retained[msg.topic] = _Retained(sender[0], sender[1], kept)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
+import decimal
 import logging
+import uuid
 from typing import Any, Callable
 
 import msgspec
@@ -13,6 +16,8 @@ from supervisor.bus import frames as f
 from supervisor.errors import BusError
 
 log = logging.getLogger(__name__)
+
+_KEEP = (bytes, bytearray, memoryview, datetime.datetime, datetime.date, datetime.time, decimal.Decimal, uuid.UUID)
 
 
 class BusTimeout(BusError, TimeoutError):
@@ -29,8 +34,8 @@ class Message(msgspec.Struct, gc=False):
     retained: bool = False
 
     def decode(self, type: Any) -> Any:
-        """`data` converted to `type` (a Struct, dataclass, ...), validated by msgspec."""
-        return msgspec.convert(self.data, type)
+        """`data` converted to `type` (a Struct, dataclass, dict, ...), validated by msgspec."""
+        return msgspec.convert(msgspec.to_builtins(self.data, builtin_types=_KEEP), type)
 
 
 class Subscription:
