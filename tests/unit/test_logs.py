@@ -1,0 +1,103 @@
+"""Log files: line splitting with partial tails, the stderr tag, rotation with N backups, timestamps, tail."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from supervisor.logs import MAX_LINE, STDERR_TAG, LineSplitter, RotatingLog, log_name, rotated, tail_lines
+
+
+def test_log_name():
+    assert log_name("feed", 0, 1) == "feed.log"
+    assert log_name("trader", 1, 2) == "trader-1.log"
+
+
+def test_splitter_keeps_partial_line_until_newline(tmp_path: Path):
+    log = RotatingLog(tmp_path / "a.log", 1 << 20, 2)
+    s = LineSplitter(log)
+    s.feed(b"hel")
+    assert (tmp_path / "a.log").read_bytes() == b""
+    s.feed(b"lo\nwor")
+    assert (tmp_path / "a.log").read_bytes() == b"hello\n"
+    s.feed(b"ld\n\n")
+    s.feed(b"tail")
+    s.close()
+    assert (tmp_path / "a.log").read_bytes() == b"hello\nworld\n\ntail\n"
+    s.close()  # twice is harmless
+    assert (tmp_path / "a.log").read_bytes().endswith(b"tail\n")
+
+
+def test_stdout_and_stderr_interleave_by_whole_lines(tmp_path: Path):
+    log = RotatingLog(tmp_path / "a.log", 1 << 20, 2)
+    out, err = LineSplitter(log), LineSplitter(log, STDERR_TAG)
+    out.feed(b"out one\nout ")
+    err.feed(b"err one\nerr two\ner")
+    out.feed(b"two\n")
+    err.feed(b"r three")
+    err.close()
+    out.close()
+    assert (tmp_path / "a.log").read_bytes() == (
+        b"out one\n[stderr] err one\n[stderr] err two\nout two\n[stderr] err three\n")
+
+
+def test_overlong_line_written_in_pieces(tmp_path: Path):
+    log = RotatingLog(tmp_path / "a.log", 1 << 30, 0)
+    s = LineSplitter(log)
+    s.feed(b"x" * (MAX_LINE + 10))
+    data = (tmp_path / "a.log").read_bytes()
+    assert data == b"x" * (MAX_LINE + 10) + b"\n"
+
+
+def test_rotation_keeps_n_backups(tmp_path: Path):
+    path = tmp_path / "a.log"
+    log = RotatingLog(path, 100, 3)
+    for i in range(20):
+        log.write_lines(f"{i:02d}".encode() * 25 + b"\n")  # 51 bytes: rolls every second line
+    log.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log", "a.log.1", "a.log.2", "a.log.3"]
+    chunks = [rotated(path, n).read_bytes() for n in (3, 2, 1)] + [path.read_bytes()]
+    lines = b"".join(chunks).splitlines()
+    assert [int(ln[:2]) for ln in lines] == list(range(14, 20))
+    assert all(len(c) == 102 for c in chunks[:3])
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_rotation_without_backups_truncates(tmp_path: Path):
+    log = RotatingLog(tmp_path / "a.log", 10, 0)
+    log.write_lines(b"0123456789\n")
+    log.write_lines(b"new\n")
+    log.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.log"]
+    assert (tmp_path / "a.log").read_bytes() == b"new\n"
+
+
+def test_reopen_appends_and_counts_existing_size(tmp_path: Path):
+    (tmp_path / "a.log").write_bytes(b"x" * 90 + b"\n")
+    log = RotatingLog(tmp_path / "a.log", 100, 1)
+    log.write_lines(b"0123456789\n")
+    log.close()
+    assert (tmp_path / "a.log.1").read_bytes().endswith(b"0123456789\n")
+
+
+def test_timestamps_prefix_every_line(tmp_path: Path):
+    log = RotatingLog(tmp_path / "a.log", 1 << 20, 1, timestamps=True)
+    LineSplitter(log).feed(b"one\ntwo\n")
+    LineSplitter(log, STDERR_TAG).feed(b"three\n")
+    log.close()
+    lines = (tmp_path / "a.log").read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+    assert [re.sub(stamp, "", ln) for ln in lines] == ["one", "two", "[stderr] three"]
+    assert all(re.match(stamp, ln) for ln in lines)
+
+
+def test_tail_lines(tmp_path: Path):
+    path = tmp_path / "a.log"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(10_000)))
+    assert tail_lines(path, 3) == ["line 9997", "line 9998", "line 9999"]
+    assert tail_lines(path, 3, block=7) == ["line 9997", "line 9998", "line 9999"]
+    assert tail_lines(path, 0) == []
+    assert len(tail_lines(path, 20_000)) == 10_000
+    assert tail_lines(tmp_path / "missing.log", 5) == []
+    path.write_bytes(b"a\nno newline")
+    assert tail_lines(path, 1) == ["no newline"]
