@@ -1,0 +1,110 @@
+"""`supctl status` against `supervisorctl status`, 100 bots / 100 programs, median wall time in the same run.
+
+Run: .venv/bin/python bench/cli.py [--bots 100] [--runs 30]
+Both tools are pip-installed the way users install them (supctl as a regular, non-editable
+package) into throwaway venvs under the temp dir, so neither pays for a development install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def venv_with(tmp: Path, name: str, package: str) -> Path:
+    venv = tmp / name
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin/pip"), "install", "-q", package], check=True)
+    return venv
+
+
+def supervisord_setup(tmp: Path, n: int) -> tuple[list[str], subprocess.Popen[bytes]]:
+    venv = venv_with(tmp, "sv-venv", "supervisor")
+    conf = tmp / "supervisord.conf"
+    programs = "".join(f"[program:bot{i}]\ncommand=sleep 3600\nstartsecs=0\n\n" for i in range(n))
+    conf.write_text(f"""[unix_http_server]
+file={tmp}/sv.sock
+[supervisord]
+logfile={tmp}/sv.log
+pidfile={tmp}/sv.pid
+childlogdir={tmp}
+nodaemon=true
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{tmp}/sv.sock
+
+{programs}""")
+    daemon = subprocess.Popen([str(venv / "bin/supervisord"), "-c", str(conf)], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctl = [str(venv / "bin/supervisorctl"), "-c", str(conf), "status"]
+    wait_until(lambda: subprocess.run(ctl, capture_output=True, text=True).stdout.count("RUNNING") == n, 120, "supervisord programs")
+    return ctl, daemon
+
+
+def supctl_setup(tmp: Path, n: int) -> tuple[Path, dict[str, str]]:
+    supctl = venv_with(tmp, "supctl-venv", str(ROOT)) / "bin/supctl"
+    procfile = tmp / "procfile.toml"
+    bots = "".join(f'[bots.bot{i}]\ncmd = ["sleep", "3600"]\nstart_grace = "100ms"\n' for i in range(n))
+    procfile.write_text(f'[supervisor]\nstate_dir = "state"\n{bots}')
+    env = {**os.environ, "SUPCTL_PROCFILE": str(procfile)}
+    subprocess.run([str(supctl), "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    wait_until(lambda: subprocess.run([str(supctl), "status"], capture_output=True, text=True, env=env).stdout.count("RUNNING") == n,
+               60, "supctl bots")
+    return supctl, env
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bots", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=30)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ctl, sv = supervisord_setup(tmp, args.bots)
+        supctl, env = supctl_setup(tmp, args.bots)
+        ours = [str(supctl), "status"]
+        try:
+            rounds = [(median_ms(ours, args.runs // 3, env), median_ms(ctl, args.runs // 3)) for _ in range(3)]
+            supctl_ms = statistics.median(r[0] for r in rounds)
+            sv_ms = statistics.median(r[1] for r in rounds)
+            py_ms = median_ms([sys.executable, "-c", "pass"], args.runs // 3)
+        finally:
+            subprocess.run([str(supctl), "shutdown"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            os.killpg(sv.pid, signal.SIGTERM)
+            sv.wait(30)
+    print(f"{'command':34} {'median ms':>10}")
+    print(f"{'supctl status (' + str(args.bots) + ' bots)':34} {supctl_ms:10.1f}")
+    print(f"{'supervisorctl status (' + str(args.bots) + ')':34} {sv_ms:10.1f}")
+    print(f"{'python3 -c pass (floor)':34} {py_ms:10.1f}")
+    print(f"ratio supctl / supervisorctl: {supctl_ms / sv_ms:.2f} (target <= 0.50)")
+
+
+if __name__ == "__main__":
+    main()
