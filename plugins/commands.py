@@ -45,7 +45,7 @@ async def run(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        await asyncio.shield(proc.wait())  # reap it: no zombies even when we give up on it
+        await asyncio.shield(proc.communicate())  # reap it and close its pipes, even as we give up on it
         raise
     lines = out.decode(errors="replace").strip().splitlines()
     return proc.returncode or 0, lines[-1] if lines else ""

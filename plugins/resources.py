@@ -16,7 +16,7 @@ def human(size: float) -> str:
         if size < 1000:
             return f"{size:.0f}{unit}"
         size /= 1000
-    return f"{size:.1f}TB"
+    return f"{size:.0f}TB"
 
 
 class MemoryOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
