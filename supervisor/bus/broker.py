@@ -10,7 +10,6 @@ dropped (and counted) until it drains, and is cut off past `max_drops`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import pathlib
 import secrets
@@ -21,113 +20,14 @@ import msgspec
 from msgspec import Raw
 
 from supervisor.bus import frames as f
-from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic, matches
+from supervisor.bus.conn import Connection
+from supervisor.bus.retained import RetainedStore
+from supervisor.bus.rpc import Requests
+from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
 from supervisor.errors import BusError
 
 ADMIN = ("supctl", 0)
 PRESENCE = "supctl.presence"
-_NONE = b"\xc0"
-
-
-class _Pending(msgspec.Struct, gc=False):
-    requester: "_Conn"
-    rid: int
-    responder: "_Conn"
-
-
-class _Retained(msgspec.Struct, gc=False):
-    bot: str
-    instance: int
-    msg: f.Msg
-
-
-class _Conn(asyncio.Protocol):
-    """One client connection; everything it sends is handled inside data_received."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.transport: asyncio.Transport | None = None
-        self.splitter = f.FrameSplitter(broker.max_frame)
-        self.identity: tuple[str, int] | None = None
-        self.out: list[bytes] = []
-        self.paused = False
-        self.closing = False
-        self.msgs_in = self.msgs_out = self.dropped = self.streak = 0
-        self.subs: dict[int, str] = {}
-        self.serves: dict[str, int] = {}
-        self.asked: dict[int, int] = {}
-        self.answering: set[int] = set()
-        self.hello_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        transport.set_write_buffer_limits(high=self.broker.max_queue)  # type: ignore[attr-defined]
-        if len(self.broker.conns) >= self.broker.max_clients:
-            self.fail("too many bus clients")
-            return
-        self.broker.conns.add(self)
-        loop = asyncio.get_running_loop()
-        self.hello_timer = loop.call_later(self.broker.hello_timeout, self.fail, "no hello in time")
-
-    def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return
-        try:
-            buf, spans = self.splitter.feed(data)
-            decode = self.broker.decoder.decode
-            for start, end in spans:
-                frame = decode(buf[start:end])
-                if type(frame) is f.Pub:
-                    self.broker.route(self, frame.items)
-                elif self.identity is None:
-                    self.broker.hello(self, frame)
-                else:
-                    self.broker.handle(self, frame)
-                if self.closing:
-                    return
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.fail(f"malformed frame: {exc}")
-        except BusError as exc:
-            self.fail(str(exc))
-        self.broker.flush()
-
-    def send(self, frame: bytes, count: int = 0) -> None:
-        """Queue bytes for the next flush, or drop them while the client is not reading."""
-        if self.paused:
-            self.dropped += count
-            self.streak += count
-            if self.streak > self.broker.max_drops:
-                self.fail("slow consumer: too many messages dropped")
-            return
-        if not self.out:
-            self.broker.dirty.append(self)
-        self.out.append(frame)
-        self.msgs_out += count
-
-    def fail(self, message: str) -> None:
-        """Tell the client why, then close: the rest of the bus goes on."""
-        if self.closing or self.transport is None:
-            return
-        self.closing = True
-        self.out.clear()
-        if not self.paused:
-            self.transport.write(f.pack(self.broker.encoder, f.Error(message, fatal=True)))
-            self.transport.close()
-        else:
-            self.transport.abort()
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self.streak = 0
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
-        if self.hello_timer is not None:
-            self.hello_timer.cancel()
-        self.broker.forget(self)
 
 
 class Broker:
@@ -151,25 +51,18 @@ class Broker:
         self.max_drops = max_drops
         self.max_frame = max_frame
         self.max_clients = max_clients
-        self.max_inflight = max_inflight
-        self.max_retained = max_retained
-        self.max_retained_bytes = max_retained_bytes
         self.hello_timeout = hello_timeout
         self.encoder = msgspec.msgpack.Encoder()
         self.decoder = msgspec.msgpack.Decoder(f.Frame)
-        self.conns: set[_Conn] = set()
-        self.dirty: list[_Conn] = []
-        self._subs: TopicIndex[_Conn] = TopicIndex()
-        self._serves: TopicIndex[_Conn] = TopicIndex()
+        self.conns: set[Connection] = set()
+        self.dirty: list[Connection] = []
+        self._subs: TopicIndex[Connection] = TopicIndex()
+        self.requests = Requests(self.encoder, max_inflight)
+        self.retained = RetainedStore(max_retained, max_retained_bytes)
         self._tokens: dict[str, tuple[str, int]] = {}
         self._token_of: dict[tuple[str, int], str] = {}
         self._online: dict[tuple[str, int], int] = {}
         self._stats: dict[tuple[str, int], f.BusStats] = {}
-        self._retained: dict[str, _Retained] = {}
-        self._retained_bytes = 0
-        self._pending: dict[int, _Pending] = {}
-        self._ids = itertools.count(1)
-        self._rr = 0
         self._server: asyncio.AbstractServer | None = None
         self._flushing = False
         self._admin = secrets.token_urlsafe(32)
@@ -191,7 +84,7 @@ class Broker:
             os.umask(old)
         os.chmod(self.path, 0o600)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: _Conn(self), sock=sock, backlog=256)
+        self._server = await loop.create_unix_server(lambda: Connection(self), sock=sock, backlog=256)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -252,7 +145,7 @@ class Broker:
 
     # -- inside the loop ------------------------------------------------------
 
-    def hello(self, conn: _Conn, frame: object) -> None:
+    def hello(self, conn: Connection, frame: object) -> None:
         if not isinstance(frame, f.Hello):
             raise BusError("the first frame must be a hello")
         if frame.version != f.PROTOCOL_VERSION:
@@ -271,7 +164,7 @@ class Broker:
             self._presence(identity, True)
         self._schedule_flush()
 
-    def route(self, conn: _Conn, items: list[f.Msg]) -> None:
+    def route(self, conn: Connection, items: list[f.Msg]) -> None:
         if conn.identity is None:
             raise BusError("the first frame must be a hello")
         conn.msgs_in += len(items)
@@ -279,15 +172,15 @@ class Broker:
 
     def _route(self, sender: tuple[str, int], items: list[f.Msg]) -> None:
         cached = self._subs.cached
-        groups: dict[int, tuple[tuple[_Conn, ...], list[f.Msg]]] = {}
-        last: tuple[_Conn, ...] | None = None
+        groups: dict[int, tuple[tuple[Connection, ...], list[f.Msg]]] = {}
+        last: tuple[Connection, ...] | None = None
         batch: list[f.Msg] = []
         for msg in items:
             subs = cached(msg.topic)
             if subs is None:
                 subs = self._resolve(sender, msg.topic)
             if msg.retain:
-                self._retain(sender, msg)
+                self.retained.put(sender, msg)
             if not subs:
                 continue
             if subs is not last:
@@ -304,33 +197,20 @@ class Broker:
         if groups:
             self._schedule_flush()
 
-    def _resolve(self, sender: tuple[str, int], topic: str) -> tuple[_Conn, ...]:
+    def _resolve(self, sender: tuple[str, int], topic: str) -> tuple[Connection, ...]:
         check_topic(topic)
         reserved = topic.startswith(RESERVED_PREFIX)
         if reserved and sender != ADMIN:
             raise BusError(f"topic {topic!r} is reserved for the master")
         return self._subs.match(topic, remember=not reserved)
 
-    def _retain(self, sender: tuple[str, int], msg: f.Msg) -> None:
-        old = self._retained.pop(msg.topic, None)
-        if old is not None:
-            self._retained_bytes -= len(old.msg.data)
-        if len(msg.data) == 1 and bytes(msg.data) == _NONE:
-            return
-        kept = f.Msg(msg.topic, Raw(bytes(msg.data)), True)
-        self._retained[msg.topic] = _Retained(sender[0], sender[1], kept)
-        self._retained_bytes += len(kept.data)
-        while len(self._retained) > self.max_retained or self._retained_bytes > self.max_retained_bytes:
-            oldest = next(iter(self._retained))
-            self._retained_bytes -= len(self._retained.pop(oldest).msg.data)
-
-    def handle(self, conn: _Conn, frame: object) -> None:
+    def handle(self, conn: Connection, frame: object) -> None:
         """Every frame but Pub and Hello; unknown ones close the connection."""
         enc = self.encoder
         if isinstance(frame, f.Request):
-            self._request(conn, frame)
+            self.requests.ask(conn, frame)
         elif isinstance(frame, f.Reply):
-            self._reply(conn, frame)
+            self.requests.answer(conn, frame)
         elif isinstance(frame, f.Sub):
             check_pattern(frame.pattern)
             if frame.sid in conn.subs:
@@ -344,17 +224,11 @@ class Broker:
             if pattern is not None:
                 self._subs.remove(pattern, conn)
         elif isinstance(frame, f.Serve):
-            check_pattern(frame.pattern)
-            conn.serves[frame.pattern] = conn.serves.get(frame.pattern, 0) + 1
-            self._serves.add(frame.pattern, conn)
+            self.requests.serve(conn, frame.pattern)
         elif isinstance(frame, f.Unserve):
-            if conn.serves.get(frame.pattern, 0) > 0:
-                conn.serves[frame.pattern] -= 1
-                self._serves.remove(frame.pattern, conn)
+            self.requests.unserve(conn, frame.pattern)
         elif isinstance(frame, f.Cancel):
-            bid = conn.asked.pop(frame.rid, None)
-            if bid is not None:
-                self._pending.pop(bid, None)
+            self.requests.cancel(conn, frame.rid)
         elif isinstance(frame, f.Ping):
             conn.send(f.pack(enc, f.Pong(frame.n)))
         elif isinstance(frame, f.PeersQuery):
@@ -364,67 +238,21 @@ class Broker:
             raise BusError(f"unexpected frame {type(frame).__name__}")
         self._schedule_flush()
 
-    def _replay(self, conn: _Conn, sid: int, pattern: str) -> None:
+    def _replay(self, conn: Connection, sid: int, pattern: str) -> None:
         """Retained values for a new subscription, each tagged with its sid."""
-        for topic, kept in self._retained.items():
-            if matches(pattern, topic):
-                deliver = f.Deliver(kept.bot, kept.instance, [kept.msg], sid)
-                conn.send(f.pack(self.encoder, deliver), 1)
+        for kept in self.retained.matching(pattern):
+            deliver = f.Deliver(kept.bot, kept.instance, [kept.msg], sid)
+            conn.send(f.pack(self.encoder, deliver), 1)
 
-    def _request(self, conn: _Conn, frame: f.Request) -> None:
-        assert conn.identity is not None
-        check_topic(frame.topic)
-        enc = self.encoder
-        responders = self._serves.match(frame.topic)
-        if not responders:
-            conn.send(f.pack(enc, f.Reply(frame.rid, error=f"no responder for {frame.topic!r}")))
-            return
-        if len(conn.asked) >= self.max_inflight or frame.rid in conn.asked:
-            conn.send(f.pack(enc, f.Reply(frame.rid, error="too many requests in flight")))
-            return
-        self._rr += 1
-        responder = responders[self._rr % len(responders)]
-        bid = next(self._ids)
-        self._pending[bid] = _Pending(conn, frame.rid, responder)
-        conn.asked[frame.rid] = bid
-        responder.answering.add(bid)
-        conn.msgs_in += 1
-        bot, instance = conn.identity
-        responder.send(f.pack(enc, f.Request(bid, frame.topic, frame.data, bot, instance)), 1)
-
-    def _reply(self, conn: _Conn, frame: f.Reply) -> None:
-        if frame.rid not in conn.answering:
-            return
-        conn.answering.discard(frame.rid)
-        pending = self._pending.pop(frame.rid, None)
-        if pending is None:
-            return
-        pending.requester.asked.pop(pending.rid, None)
-        assert conn.identity is not None
-        conn.msgs_in += 1
-        reply = f.Reply(pending.rid, frame.data, frame.error, conn.identity[0], conn.identity[1])
-        pending.requester.send(f.pack(self.encoder, reply), 1)
-
-    def forget(self, conn: _Conn) -> None:
+    def forget(self, conn: Connection) -> None:
         """Undo everything a closed connection registered; idempotent."""
         if conn not in self.conns:
             return
         self.conns.discard(conn)
         for pattern in conn.subs.values():
             self._subs.remove(pattern, conn)
-        for pattern, count in conn.serves.items():
-            for _ in range(count):
-                self._serves.remove(pattern, conn)
         conn.subs.clear()
-        conn.serves.clear()
-        for bid in conn.asked.values():
-            self._pending.pop(bid, None)
-        for bid in conn.answering:
-            pending = self._pending.pop(bid, None)
-            if pending is not None:
-                pending.requester.asked.pop(pending.rid, None)
-                reply = f.Reply(pending.rid, error="responder disconnected")
-                pending.requester.send(f.pack(self.encoder, reply))
+        self.requests.drop(conn)
         if conn.identity is None:
             return
         identity = conn.identity
@@ -445,9 +273,7 @@ class Broker:
         topic = f"{PRESENCE}.{identity[0]}.{identity[1]}"
         self.publish(topic, f.Presence(identity[0], identity[1], online), retain=online)
         if not online:
-            kept = self._retained.pop(topic, None)
-            if kept is not None:
-                self._retained_bytes -= len(kept.msg.data)
+            self.retained.clear(topic)
 
     def _schedule_flush(self) -> None:
         if not self._flushing and self.dirty:

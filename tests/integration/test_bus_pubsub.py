@@ -126,7 +126,7 @@ def test_request_timeout_raises_bus_timeout(tmp_path: Path) -> None:
         with pytest.raises(BusError, match="no responder"):
             await asker.request("nobody.home", 1, timeout=5)
         await asker.flush()
-        assert not broker._pending, "a cancelled request must not stay in the broker"
+        assert not broker.requests.pending, "a cancelled request must not stay in the broker"
         await slow.close()
         await asker.close()
         await broker.close()
