@@ -1,0 +1,1 @@
+"""Example supctl plugins; see docs/plugins.md."""
