@@ -48,7 +48,9 @@ class BlockingSubscription:
 class BlockingClient:
     """Same calls as `Client`, minus `await`; `serve` handlers are plain functions."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, token: str | None = None, timeout: float = 10.0
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="supctl-bus", daemon=True)
         self._thread.start()

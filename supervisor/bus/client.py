@@ -1,15 +1,12 @@
 """The client library bots import: `client = await connect()` reads SUPCTL_BUS / SUPCTL_BUS_TOKEN.
 
-Publishes are buffered and sent as one Pub frame per loop iteration (or per
-64 KiB), so a tight publish loop costs one encode per message and one write per
-batch. When the socket drops the client reconnects with exponential backoff,
-re-subscribes and re-serves; publishes meanwhile wait in a bounded buffer.
+When the socket drops the client reconnects with exponential backoff, then
+re-subscribes and re-serves; publishes meanwhile wait in the bounded Outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import os
@@ -21,6 +18,7 @@ import msgspec
 from msgspec import Raw
 
 from supervisor.bus import frames as f
+from supervisor.bus.outbox import Outbox
 from supervisor.bus.subscription import BusTimeout, Message, Subscription
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
 from supervisor.errors import BusError
@@ -29,7 +27,6 @@ log = logging.getLogger(__name__)
 
 ENV_PATH = "SUPCTL_BUS"
 ENV_TOKEN = "SUPCTL_BUS_TOKEN"
-FLUSH_AT = 64 << 10
 BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
 
@@ -45,10 +42,10 @@ class _Proto(asyncio.Protocol):
         self.client._on_data(self, data)
 
     def pause_writing(self) -> None:
-        self.client._set_writable(False)
+        self.client._outbox.set_writable(False)
 
     def resume_writing(self) -> None:
-        self.client._set_writable(True)
+        self.client._outbox.set_writable(True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client._on_lost(self)
@@ -61,23 +58,13 @@ class Client:
         self.path = path
         self.bot = ""
         self.instance = 0
-        self.max_buffer = max_buffer
         self.max_pending = max_pending
-        self.dropped = 0
-        """Publishes dropped because the offline buffer was full."""
         self._token = token
         self._enc = msgspec.msgpack.Encoder()
         self._dec = msgspec.msgpack.Decoder(f.Frame)
         self._transport: asyncio.Transport | None = None
         self._proto: _Proto | None = None
-        self._live = False
-        self._writable = False
-        self._can_write = asyncio.Event()
-        self._batch: list[f.Msg] = []
-        self._batch_size = 0
-        self._out = bytearray()
-        self._flush_handle: asyncio.Handle | None = None
-        self._offline: collections.deque[f.Msg] = collections.deque()
+        self._outbox = Outbox(max_buffer)
         self._topics: set[str] = set()
         self._ids = itertools.count(1)
         self._subs: dict[int, Subscription] = {}
@@ -113,25 +100,18 @@ class Client:
             raise ConnectionError(f"no welcome from the bus at {self.path}") from None
         self.bot, self.instance, self._max_frame = welcome.bot, welcome.instance, welcome.max_frame
         self._max_payload = self._max_frame - 64
-        self._live = True
+        self._outbox.attach(transport)
         for sub in self._subs.values():
-            self._frame(f.Sub(sub.sid, sub.pattern))
+            self._outbox.frame(f.Sub(sub.sid, sub.pattern))
         for pattern in self._serves:
-            self._frame(f.Serve(pattern))
-        self._set_writable(True)
+            self._outbox.frame(f.Serve(pattern))
+        self._outbox.set_writable(True)
 
     def _on_lost(self, proto: _Proto) -> None:
         if proto is not self._proto:
             return
         self._proto = self._transport = None
-        self._live = False
-        self._writable = False
-        self._can_write.clear()
-        self._out.clear()
-        self._offline.extendleft(reversed(self._batch))
-        self._batch.clear()
-        self._batch_size = 0
-        self._trim_offline()
+        self._outbox.detach()
         for sub in self._subs.values():
             sub.unacked()
         for waiter in self._waits.values():
@@ -167,28 +147,7 @@ class Client:
         self._error = error
         for sub in self._subs.values():
             sub.end(error)
-        self._can_write.set()
-
-    def _set_writable(self, writable: bool) -> None:
-        self._writable = writable and self._live
-        if not self._writable:
-            self._can_write.clear()
-            return
-        self._can_write.set()
-        while self._offline and self._writable:
-            msg = self._offline.popleft()
-            self._batch.append(msg)
-            self._batch_size += len(msg.data) + len(msg.topic) + 8
-            if self._batch_size >= FLUSH_AT:
-                self._flush_now()
-        self._schedule()
-
-    def _trim_offline(self) -> None:
-        excess = len(self._offline) - self.max_buffer
-        for _ in range(excess):
-            self._offline.popleft()
-        if excess > 0:
-            self.dropped += excess
+        self._outbox.can_write.set()
 
     # -- sending --------------------------------------------------------------
 
@@ -200,20 +159,9 @@ class Client:
         size = len(data) + len(topic) + 8
         if size > self._max_payload:
             raise BusError(f"message on {topic!r} is {size} bytes; the bus limit is {self._max_frame}")
-        msg = f.Msg(topic, Raw(data), retain)
-        if self._writable:
-            self._batch.append(msg)
-            self._batch_size += size
-            if self._batch_size >= FLUSH_AT:
-                self._flush_now()
-            elif self._flush_handle is None:
-                self._schedule()
-            return
-        self._check_open()
-        self._offline.append(msg)
-        if len(self._offline) > self.max_buffer:
-            self._offline.popleft()
-            self.dropped += 1
+        if not self._outbox.writable:
+            self._check_open()
+        self._outbox.add(f.Msg(topic, Raw(data), retain), size)
 
     def _check_topic(self, topic: str) -> None:
         check_topic(topic)
@@ -225,43 +173,20 @@ class Client:
 
     async def publish(self, topic: str, obj: Any, retain: bool = False) -> None:
         """Queue a message; waits only while the broker is not keeping up (backpressure)."""
-        if not self._writable and self._transport is not None:
-            await self._can_write.wait()
+        if not self._outbox.writable and self._outbox.live:
+            await self._outbox.can_write.wait()
         self.publish_nowait(topic, obj, retain)
+
+    @property
+    def dropped(self) -> int:
+        """Publishes dropped because the offline buffer (`max_buffer`) was full."""
+        return self._outbox.dropped
 
     async def drain(self) -> None:
         """Wait until the broker takes more: call it between bursts of publish_nowait."""
-        while not self._writable:
+        while not self._outbox.writable:
             self._check_open()
-            await self._can_write.wait()
-
-    def _seal(self) -> None:
-        if self._batch:
-            f.pack_into(self._enc, f.Pub(self._batch), self._out)
-            self._batch = []
-            self._batch_size = 0
-
-    def _frame(self, frame: Any) -> None:
-        """Send a control frame; dropped while offline, since (re)connecting rebuilds all state."""
-        if not self._live:
-            return
-        self._seal()
-        f.pack_into(self._enc, frame, self._out)
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if self._flush_handle is None and (self._batch or self._out):
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush_now)
-
-    def _flush_now(self) -> None:
-        self._flush_handle = None
-        self._seal()
-        self._write()
-
-    def _write(self) -> None:
-        if self._out and self._transport is not None:
-            self._transport.write(bytes(self._out))
-        self._out.clear()
+            await self._outbox.can_write.wait()
 
     async def _ask(
         self, frame_of: Callable[[int], Any], what: str, timeout: float | None, cancel: bool = False
@@ -269,15 +194,15 @@ class Client:
         """Send a frame carrying a fresh id and wait for the answer with that id."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        if not self._writable:
+        if not self._outbox.writable:
             try:
                 await asyncio.wait_for(self.drain(), timeout)
             except TimeoutError:
                 raise BusTimeout(f"{what}: bus not reachable within {timeout}s") from None
         n = next(self._ids)
         waiter = self._waits[n] = loop.create_future()
-        self._frame(frame_of(n))
-        self._flush_now()
+        self._outbox.frame(frame_of(n))
+        self._outbox.flush()
         timer = None if deadline is None else loop.call_at(deadline, self._expire, n, what, timeout)
         try:
             return await waiter
@@ -285,9 +210,9 @@ class Client:
             if timer is not None:
                 timer.cancel()
             if self._waits.pop(n, None) is not None and cancel:
-                self._frame(f.Cancel(n))
+                self._outbox.frame(f.Cancel(n))
 
-    def _expire(self, n: int, what: str, timeout: float) -> None:
+    def _expire(self, n: int, what: str, timeout: float | None) -> None:
         waiter = self._waits.get(n)
         if waiter is not None and not waiter.done():
             waiter.set_exception(BusTimeout(f"{what}: no answer within {timeout}s"))
@@ -321,7 +246,7 @@ class Client:
         sub = Subscription(sid, pattern, type, max_pending or self.max_pending, self._unsubscribe)
         self._subs[sid] = sub
         self._index.add(pattern, sub)
-        self._frame(f.Sub(sid, pattern))
+        self._outbox.frame(f.Sub(sid, pattern))
         return sub
 
     def presence(self) -> Subscription:
@@ -331,7 +256,7 @@ class Client:
     def _unsubscribe(self, sub: Subscription) -> None:
         if self._subs.pop(sub.sid, None) is not None:
             self._index.remove(sub.pattern, sub)
-            self._frame(f.Unsub(sub.sid))
+            self._outbox.frame(f.Unsub(sub.sid))
 
     def serve(self, pattern: str, handler: Handler) -> None:
         """Answer requests on `pattern`: `await handler(msg)` is the reply; an exception becomes an error reply."""
@@ -341,12 +266,12 @@ class Client:
             raise BusError(f"{pattern!r} is already served by this client")
         self._serves[pattern] = handler
         self._serve_index.add(pattern, pattern)
-        self._frame(f.Serve(pattern))
+        self._outbox.frame(f.Serve(pattern))
 
     def unserve(self, pattern: str) -> None:
         if self._serves.pop(pattern, None) is not None:
             self._serve_index.remove(pattern, pattern)
-            self._frame(f.Unserve(pattern))
+            self._outbox.frame(f.Unserve(pattern))
 
     def _on_data(self, proto: _Proto, data: bytes) -> None:
         try:
@@ -426,8 +351,8 @@ class Client:
             reply = f.Reply(frame.rid, Raw(self._enc.encode(result)))
         except Exception as exc:  # noqa: BLE001 - the requester gets the failure instead
             reply = f.Reply(frame.rid, error=f"{type(exc).__name__}: {exc}")
-        self._frame(reply)
-        self._flush_now()
+        self._outbox.frame(reply)
+        self._outbox.flush()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -442,9 +367,7 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_now()
+        self._outbox.flush()
         if self._reconnect is not None:
             self._reconnect.cancel()
         for task in list(self._tasks):
@@ -453,7 +376,8 @@ class Client:
             sub.end()
         if self._transport is not None:
             self._transport.close()
-        self._can_write.set()
+        self._outbox.detach()
+        self._outbox.can_write.set()
 
     async def __aenter__(self) -> Client:
         return self

@@ -6,14 +6,13 @@ import asyncio
 import socket
 from pathlib import Path
 
+import msgspec
 import pytest
 from bus_helpers import run, start_broker
 
 from supervisor.bus import Broker, Presence, connect
 from supervisor.bus import frames as f
 from supervisor.errors import BusError
-
-import msgspec
 
 ENC = msgspec.msgpack.Encoder()
 
