@@ -203,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="procfile (default: $SUPCTL_PROCFILE or ./procfile.toml)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
-    p = argparse.ArgumentParser(prog="supctl", description="Process supervisor for long-running bots.", parents=[common])
-    p.set_defaults(config=None, json=False)
+    p = argparse.ArgumentParser(prog="supctl", description="Process supervisor for long-running bots.")
+    p.add_argument("-c", "--config", dest="global_config", help=argparse.SUPPRESS)
+    p.add_argument("--json", dest="global_json", action="store_true", help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, func: Callable[[argparse.Namespace], int], help: str, target: str | None = None) -> argparse.ArgumentParser:  # noqa: A002
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.config = getattr(args, "config", None) or args.global_config
+    args.json = getattr(args, "json", False) or args.global_json
     try:
         return args.func(args)
     except CliError as e:

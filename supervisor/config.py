@@ -12,23 +12,12 @@ from typing import Any, Literal
 import msgspec
 import tomli_w
 
+from .config_base import Command, LogConfig, Struct
 from .errors import ConfigError, ConfigErrors
+from .schedule import Cron
+from .task_config import TaskConfig, parse_tasks
 from .tables import convert_table, describe, did_you_mean
 from .units import parse_duration, parse_size
-
-
-class Struct(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Base: unknown keys are errors and a loaded config never changes under us."""
-
-
-class LogConfig(Struct):
-    max_size: str = "50MB"
-    backups: int = 5
-    timestamps: bool = False
-
-    @property
-    def max_bytes(self) -> int:
-        return parse_size(self.max_size)
 
 
 class BackoffConfig(Struct):
@@ -46,13 +35,11 @@ class RestartLimit(Struct):
 class SupervisorConfig(Struct):
     state_dir: str = ".supctl"
     log: LogConfig = LogConfig()
+    timezone: str = "UTC"
+    reload_on_change: bool = False
 
 
-class BotConfig(Struct):
-    cmd: list[str] | str
-    shell: bool = False
-    cwd: str | None = None
-    env: dict[str, str] = {}
+class BotConfig(Command):
     env_file: str | None = None
     instances: int = 1
     autostart: bool = True
@@ -65,11 +52,9 @@ class BotConfig(Struct):
     stop_timeout: str = "10s"
     depends_on: list[str] = []
     log: LogConfig | None = None
-
-    def argv(self) -> list[str]:
-        if self.shell:
-            return ["/bin/sh", "-c", self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)]
-        return shlex.split(self.cmd) if isinstance(self.cmd, str) else list(self.cmd)
+    restart_cron: str | None = None
+    watch: list[str] = []
+    watch_ignore: list[str] = []
 
     def signum(self) -> signal.Signals:
         return to_signal(self.stop_signal)
@@ -79,6 +64,7 @@ class Procfile(Struct):
     file: str
     supervisor: SupervisorConfig
     bots: dict[str, BotConfig]
+    tasks: dict[str, TaskConfig] = {}
     env_files: dict[str, dict[str, str]] = {}
 
     @property
@@ -94,8 +80,10 @@ class Procfile(Struct):
         return {**self.env_files.get(name, {}), **self.bots[name].env}
 
     def bot_cwd(self, name: str) -> Path:
-        cwd = self.bots[name].cwd
-        return (self.base_dir / cwd).resolve() if cwd else self.base_dir.resolve()
+        return self.cwd_of(self.bots[name])
+
+    def cwd_of(self, command: Command) -> Path:
+        return (self.base_dir / command.cwd).resolve() if command.cwd else self.base_dir.resolve()
 
     def log_config(self, name: str) -> LogConfig:
         return self.bots[name].log or self.supervisor.log
@@ -118,8 +106,8 @@ class Procfile(Struct):
         return order
 
 
-TOP_KEYS = ("supervisor", "defaults", "bots")
-NOT_DEFAULTABLE = frozenset({"cmd", "depends_on"})
+TOP_KEYS = ("supervisor", "defaults", "bots", "tasks")
+NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore"})
 NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _DURATIONS = {
@@ -173,8 +161,11 @@ def loads(data: bytes | str, file: str) -> Procfile:
         if key not in TOP_KEYS:
             errors.append(ConfigError(file, key, f"unknown section{did_you_mean(key, TOP_KEYS)}; expected one of {', '.join(TOP_KEYS)}"))
     sup = convert_table(raw.get("supervisor", {}), SupervisorConfig, file, "supervisor", errors) or SupervisorConfig()
-    if sup is not None:
-        _check_log(file, "supervisor.log", sup.log, errors)
+    _check_log(file, "supervisor.log", sup.log, errors)
+    try:
+        Cron("* * * * *", sup.timezone)
+    except ValueError as e:
+        errors.append(ConfigError(file, "supervisor.timezone", str(e)))
     defaults = _check_defaults(raw.get("defaults", {}), file, errors)
     bots_raw = raw.get("bots", {})
     bots: dict[str, BotConfig] = {}
@@ -198,11 +189,12 @@ def loads(data: bytes | str, file: str) -> Procfile:
                 except (OSError, ValueError, UnicodeDecodeError) as e:
                     errors.append(ConfigError(file, f"{key}.env_file", f"cannot read {env_path}: {e}"))
     _check_dependencies(file, bots_raw, errors)
+    tasks = parse_tasks(raw.get("tasks", {}), file, errors, set(bots_raw))
     if errors:
         raise ConfigErrors(errors)
     if not bots:
         raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
-    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, env_files=env_files)
+    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, env_files=env_files)
 
 
 def _missing(file: str, key: str, path: Path, errors: list[ConfigError]) -> dict[str, str]:
@@ -274,6 +266,11 @@ def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -
         errors.append(ConfigError(file, f"{key}.restart_limit.count", f"expected 0 or more, found {bot.restart_limit.count}"))
     if bot.log is not None:
         _check_log(file, f"{key}.log", bot.log, errors)
+    if bot.restart_cron is not None:
+        try:
+            Cron(bot.restart_cron)
+        except ValueError as e:
+            errors.append(ConfigError(file, f"{key}.restart_cron", str(e)))
     return len(errors) == before
 
 

@@ -61,7 +61,6 @@ def test_validate_as_a_command_with_default_and_env_procfile(tmp_path: Path):
     assert missing.returncode == 1 and "nope.toml: cannot read" in missing.stderr
 
 
-@pytest.mark.xfail(reason="cli.py bug reported: `supctl -c FILE VERB` drops -c (the subparser resets config to None)", strict=False)
 def test_validate_with_config_option_before_the_verb(tmp_path: Path, capsys):
     (tmp_path / "other.toml").write_text(BAD)
     assert main(["-c", str(tmp_path / "other.toml"), "validate"]) == 1
