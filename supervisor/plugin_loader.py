@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ import msgspec
 
 from .errors import ConfigError, PluginError
 from .plugin_options import convert_options, did_you_mean, recovery_fields
-from .plugin import Duration, EventHook, HealthCheck, Recovery, RecoveryRef
+from .plugin import Duration, EventHook, EventKind, HealthCheck, Recovery, RecoveryRef
 from .plugin_specs import HealthSpec, HookSpec, RecoverySpec, InOrder, Threaded
 
 log = logging.getLogger("supctl.plugins")
@@ -32,6 +33,7 @@ BASES: dict[Kind, type] = {"check": HealthCheck, "recovery": Recovery, "hook": E
 METHODS: dict[Kind, str] = {"check": "check", "recovery": "recover", "hook": "on_event"}
 HEALTH_KEYS = ("check", "every", "timeout", "failures", "recover", "recover_timeout")
 HOOK_KEYS = ("hook", "events", "timeout")
+EVENT_KINDS: tuple[str, ...] = typing.get_args(EventKind)
 
 
 class _Entry(msgspec.Struct):
@@ -209,6 +211,10 @@ def parse_hooks(file: str, raw: list[dict[str, Any]], registry: Registry, key: s
         events = table.get("events")
         if events is not None and not (isinstance(events, list) and all(isinstance(e, str) for e in events)):
             raise ConfigError(file, f"{sub}.events", f"expected an array of event names, found {events!r}")
+        for j, event in enumerate(events or []):
+            if event not in EVENT_KINDS:
+                raise ConfigError(file, f"{sub}.events[{j}]", f"unknown event '{event}'{did_you_mean(event, EVENT_KINDS)};"
+                                  f" known: {', '.join(EVENT_KINDS)}")
         options = {k: v for k, v in table.items() if k not in HOOK_KEYS}
         specs.append(HookSpec(name=table["hook"], create=_factory(file, sub, cls, options, registry, HOOK_KEYS),
                               events=frozenset(events) if events is not None else None,

@@ -52,7 +52,7 @@ class Child:
 
     async def __aenter__(self) -> Child:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-u", "-c", self.code, stdout=asyncio.subprocess.PIPE,
+            sys.executable, "-u", "-c", self.code, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         self.reader = asyncio.create_task(self._read())
         return self
@@ -155,9 +155,10 @@ def test_tcp_check_listening_then_closed(registry):
 
 def test_memory_leak_triggers_restart_recovery(registry):
     leak = """
-        import time
+        import sys, time
         hoard = []
         print("ready")
+        sys.stdin.readline()  # leak only once the test saw a healthy first result
         while len(hoard) < 40:
             hoard.append(bytearray(4_000_000))
             hoard[-1][::4096] = b"x" * len(hoard[-1][::4096])
@@ -172,12 +173,14 @@ def test_memory_leak_triggers_restart_recovery(registry):
             runner = runner_for(registry, target, check="memory", max_rss="80MB", every="50ms",
                                 failures=2, recover="restart")
             runner.start()
+            healthy = await runner.wait_healthy(5)
+            child.proc.stdin.write(b"go\n")
             calls = await target.controller.wait_for_calls(1, 10)
             await runner.stop()
-            return calls, [r for _, r, _ in target.results]
+            return healthy, calls
 
-    calls, found = run(go())
-    assert found[0].healthy
+    healthy, calls = run(go())
+    assert healthy
     assert calls[0][0] == "restart" and "memory check failed 2 times in a row: rss" in calls[0][1]
     assert "> max 80MB" in calls[0][1]
 

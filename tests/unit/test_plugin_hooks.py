@@ -6,6 +6,10 @@ import asyncio
 import time
 
 import msgspec
+import pytest
+
+from supervisor.errors import ConfigError
+from supervisor.plugin_loader import load_registry, parse_hooks
 
 from supervisor.hooks import HookRunner
 from supervisor.plugin import EventHook, ProcessEvent
@@ -81,3 +85,28 @@ def test_a_hook_far_behind_keeps_the_newest_events():
 
     assert asyncio.run(go())
     assert seen == [3, 4]
+
+
+def test_hooks_from_a_plugin_path_are_parsed_and_validated(tmp_path):
+    (tmp_path / "metrics.py").write_text(
+        "import msgspec\n"
+        "from supervisor.plugin import EventHook\n"
+        "class Opts(msgspec.Struct, forbid_unknown_fields=True):\n"
+        "    prefix: str = 'supctl'\n"
+        "class Metrics(EventHook):\n"
+        "    name = 'metrics'\n"
+        "    Options = Opts\n"
+        "    async def on_event(self, event):\n"
+        "        pass\n")
+    registry = load_registry(["metrics.py"], tmp_path, entry_points=[])
+    [spec] = parse_hooks("p.toml", [{"hook": "metrics", "events": ["fatal"], "prefix": "x"}], registry)
+    assert spec.events == frozenset({"fatal"}) and spec.create().options.prefix == "x"
+    with pytest.raises(ConfigError) as info:
+        parse_hooks("p.toml", [{"hook": "metric"}], registry)
+    assert info.value.key == "supervisor.hooks[0].hook" and "did you mean 'metrics'?" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        parse_hooks("p.toml", [{"hook": "metrics", "prefx": "x"}], registry)
+    assert info.value.key == "supervisor.hooks[0].prefx"
+    with pytest.raises(ConfigError) as info:
+        parse_hooks("p.toml", [{"hook": "metrics", "events": ["fatal", "exitted"]}], registry)
+    assert info.value.key == "supervisor.hooks[0].events[1]" and "did you mean 'exited'?" in info.value.message
