@@ -21,7 +21,7 @@ MAX_FRAME = 1 << 20
 _HEADER = struct.Struct(">I")
 
 
-class _Frame(msgspec.Struct, array_like=True, tag=True):
+class _Frame(msgspec.Struct, array_like=True, tag=True, gc=False):
     pass
 
 
