@@ -11,7 +11,8 @@ from pathlib import Path
 import msgspec
 
 from . import paths
-from .control import Action, ActionReply, Client, Error, NoMaster, ReloadReply, Reload, Shutdown, SignalRequest, StatusReply, StatusRequest
+from .control import (Action, ActionReply, Client, Error, NoMaster, Reload, ReloadReply, RunReply, RunTask, Shutdown,
+                      SignalRequest, StatusReply, StatusRequest, TasksReply, TasksRequest)
 from .errors import ConfigError, ConfigErrors, ControlError
 
 DEFAULT_PROCFILE = "procfile.toml"
@@ -141,11 +142,53 @@ def act(args: argparse.Namespace, verb: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .render import status_table
+    from .render import status_table, tasks_table
 
+    if args.tasks:
+        tasks = ask(args, TasksRequest())
+        assert isinstance(tasks, TasksReply)
+        print_json(tasks.tasks) if args.json else print(tasks_table(tasks.tasks))
+        return OK
     reply = ask(args, StatusRequest(target=args.target))
     assert isinstance(reply, StatusReply)
     print_json(reply.instances) if args.json else print(status_table(reply.instances))
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    reply = ask(args, RunTask(name=args.task))
+    assert isinstance(reply, RunReply)
+    run = reply.run
+    if args.json:
+        print_json(run)
+    else:
+        how = f"exit code {run.exit_code}" if run.exit_code is not None else run.error or run.outcome
+        print(f"{reply.name}: {run.outcome}, {how}, {run.duration:.2f}s (output: supctl logs {reply.name})")
+    return OK if run.outcome == "exited" and run.exit_code == 0 else FAILED
+
+
+def cmd_systemd(args: argparse.Namespace) -> int:
+    from . import config, systemd
+    from .systemd_options import unit_options
+
+    path = procfile_path(args)
+    try:
+        procfile = config.load(path)
+    except ConfigErrors as e:
+        print_config_errors(path, e)
+        return FAILED
+    opts, warning = unit_options(procfile, args.name, args.user)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    text = systemd.render_unit(opts)
+    if not args.install:
+        sys.stdout.write(text)
+        return OK
+    target = systemd.unit_install_path(opts.name, opts.user_mode)
+    todo = systemd.install_unit(text, target, opts.user_mode)
+    print(f"wrote {target}")
+    if todo:
+        print("now run:\n" + "\n".join(f"  {c}" for c in todo))
     return OK
 
 
@@ -220,7 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
         .add_argument("-f", "--foreground", action="store_true", help="run the master attached (systemd, containers)")
     verb("stop", lambda a: act(a, "stop"), "stop a bot, NAME:k or all", "NAME")
     verb("restart", lambda a: act(a, "restart"), "restart a bot, NAME:k or all", "NAME")
-    verb("status", cmd_status, "table of every instance", "[NAME]")
+    verb("status", cmd_status, "table of every instance", "[NAME]").add_argument(
+        "--tasks", action="store_true", help="scheduled tasks: schedule, next run, last runs")
+    verb("run", cmd_run, "run a scheduled task now and wait for it").add_argument("task", metavar="TASK")
+    sd = verb("systemd", cmd_systemd, "print (or --install) a systemd unit that runs this procfile at boot")
+    sd.add_argument("--user", action="store_true", help="a per-user unit (systemctl --user) instead of a system one")
+    sd.add_argument("--name", default="supctl", help="unit name (default: supctl)")
+    sd.add_argument("--install", action="store_true", help="write the unit, daemon-reload and enable it")
     s = verb("signal", cmd_signal, "send a signal to a bot's process groups")
     s.add_argument("signal", metavar="SIG")
     s.add_argument("target", metavar="NAME")

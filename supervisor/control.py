@@ -46,11 +46,19 @@ class Reload(Frame):
     pass
 
 
+class TasksRequest(Frame):
+    pass
+
+
+class RunTask(Frame):
+    name: str
+
+
 class Shutdown(Frame):
     pass
 
 
-Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown
+Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask
 
 
 class Welcome(Frame):
@@ -94,7 +102,35 @@ class ReloadReply(Frame):
     kept: list[str] = []
 
 
-Response = Welcome | Error | StatusReply | ActionReply | ReloadReply
+class TaskRunRow(msgspec.Struct, kw_only=True):
+    """One finished run of a scheduled task, as the wire carries it (times as ISO-8601 strings)."""
+
+    started: str
+    duration: float
+    outcome: str
+    exit_code: int | None = None
+    error: str | None = None
+
+
+class TaskRow(msgspec.Struct, kw_only=True):
+    name: str
+    schedule: str
+    next_run: str | None
+    running: int
+    skipped: int
+    runs: list[TaskRunRow]
+
+
+class TasksReply(Frame):
+    tasks: list[TaskRow]
+
+
+class RunReply(Frame):
+    name: str
+    run: TaskRunRow
+
+
+Response = Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply
 
 _encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)

@@ -15,8 +15,9 @@ from pathlib import Path
 from . import config, paths
 from .bot import Bot
 from .config import Procfile
-from .control import (Action, ActionReply, Error, Frame, Reload, ReloadReply, Response, Shutdown, SignalRequest,
-                      StatusReply, StatusRequest)
+from .automation import Automations
+from .control import (Action, ActionReply, Error, Frame, Reload, ReloadReply, Response, RunReply, RunTask, Shutdown,
+                      SignalRequest, StatusReply, StatusRequest, TasksReply, TasksRequest)
 from .control_server import ControlServer
 from .daemon import MasterStatus, write_pidfile, write_status
 from .errors import ConfigErrors
@@ -25,6 +26,8 @@ from .process import Instance, Transition
 from .reload import plan
 from .states import State
 from .status import Metrics, instance_rows
+from .systemd import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
+from .tasks import ScheduledTask, run_row
 
 log = logging.getLogger("supctl")
 
@@ -62,9 +65,13 @@ class Master:
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
         self._starters: dict[str, asyncio.Task[None]] = {}
-        self._base_env = dict(os.environ)
+        self._base_env = {k: v for k, v in os.environ.items() if k not in SYSTEMD_ENV_VARS}
         self._started_at = time.time()
         self._reloading = asyncio.Lock()
+        self.automations = Automations(log)
+        self.tasks: dict[str, ScheduledTask] = {}
+        self.notifier = Notifier.from_env()
+        self._systemd_ready = False
 
     def _status(self, state: str, error: str | None = None) -> None:
         write_status(self.procfile.state_dir, MasterStatus(state=state, pid=os.getpid(), started_at=self._started_at,
@@ -74,6 +81,21 @@ class Master:
         bot = self.bots.get(t.bot)
         if bot is not None:
             bot.update_ready()
+        if self.notifier.enabled:
+            self._tell_systemd()
+
+    def _tell_systemd(self) -> None:
+        """STATUS= with counts on every transition; READY=1 once every autostart bot is RUNNING or FATAL."""
+        counts: dict[str, int] = {}
+        for inst in (i for b in self.bots.values() for i in b.instances):
+            counts[inst.state.value] = counts.get(inst.state.value, 0) + 1
+        text = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+        settled = all(i.state in (State.RUNNING, State.FATAL) for b in self.bots.values() if b.config.autostart for i in b.instances)
+        if settled and not self._systemd_ready:
+            self._systemd_ready = True
+            self.notifier.ready(text)
+        else:
+            self.notifier.status(text)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -88,11 +110,34 @@ class Master:
         self._status("running")
         for name in self.procfile.start_order():
             self._add_bot(name)
+        self._start_tasks(list(self.procfile.tasks))
+        if self.procfile.supervisor.reload_on_change:
+            self.automations.for_procfile(Path(self.procfile.file), self.reload)
+        watchdog = self._start_watchdog()
+        if self.notifier.enabled:
+            self._tell_systemd()
         if self._ready:
             self._ready()
         await self._shutdown.wait()
+        if watchdog is not None:
+            watchdog.cancel()
         await self.shutdown()
         return 0
+
+    def _start_watchdog(self) -> asyncio.Task[None] | None:
+        """WATCHDOG=1 from the event loop itself, so a hung loop gets the master restarted by systemd."""
+        interval = watchdog_interval()
+        if not self.notifier.enabled or interval is None:
+            return None
+        return asyncio.get_running_loop().create_task(watchdog_loop(self.notifier, interval))
+
+    def _start_tasks(self, names: list[str]) -> None:
+        for name in names:
+            task = self.tasks[name] = ScheduledTask(name, self.procfile.tasks[name], self.procfile, self._base_env, log, self.guard)
+            task.start()
+
+    async def _stop_tasks(self, names: list[str]) -> None:
+        await asyncio.gather(*(self.tasks.pop(n).stop() for n in names))
 
     def _on_signal(self, sig: signal.Signals) -> None:
         """Signal handlers only enqueue; the loop acts."""
@@ -105,8 +150,13 @@ class Master:
 
     def _add_bot(self, name: str) -> None:
         self.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard)
+        self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone, self.restart_bot)
         if bot.config.autostart:
             self.start_bot(name)
+
+    async def restart_bot(self, name: str, reason: str) -> None:
+        log.info("%s: restarting (%s)", name, reason)
+        await self._act("restart", name, self.bots[name].instances)
 
     def start_bot(self, name: str, reason: str = "autostart") -> None:
         """Start once every dependency is ready; waits in the background so the caller never blocks."""
@@ -141,6 +191,9 @@ class Master:
 
     async def shutdown(self) -> None:
         self._status("stopping")
+        self.notifier.stopping()
+        await self.automations.close()
+        await self._stop_tasks(list(self.tasks))
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.bots))
         await self.stop_bots(list(self.bots), "master shutdown")
         for bot in self.bots.values():
@@ -163,6 +216,10 @@ class Master:
                 return Error(message=f"{new.file}: supervisor.state_dir cannot change on reload (restart the master)")
             p = plan(self.procfile, new)
             log.info("reload: added %s, removed %s, restarted %s, kept %s", p.added, p.removed, p.changed, p.kept)
+            stale_tasks = [n for n, t in self.procfile.tasks.items() if new.tasks.get(n) != t]
+            await self._stop_tasks(stale_tasks)
+            for name in p.removed + p.changed:
+                await self.automations.cancel(name)
             await self.stop_bots(p.removed + p.changed, "removed or changed by reload")
             for name in p.removed + p.changed:
                 self.bots.pop(name).close_logs()
@@ -170,6 +227,7 @@ class Master:
             self.bots = {n: self.bots[n] for n in new.start_order() if n in self.bots}
             for name in p.added + p.changed:
                 self._add_bot(name)
+            self._start_tasks([n for n in new.tasks if n not in self.tasks])
             return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept)
 
     def _select(self, target: str | None) -> list[Instance] | str:
@@ -193,6 +251,10 @@ class Master:
             self._shutdown.set()
             await self._stopped.wait()
             return ActionReply(message="all bots stopped, master exiting")
+        if isinstance(request, TasksRequest):
+            return TasksReply(tasks=[t.status() for t in self.tasks.values()])
+        if isinstance(request, RunTask):
+            return await self._run_task(request.name)
         target = getattr(request, "target", None)
         selected = self._select(target)
         if isinstance(selected, str):
@@ -209,6 +271,15 @@ class Master:
         if isinstance(request, Action):
             return await self._act(request.verb, target, selected)
         return Error(message=f"unsupported request {type(request).__name__}")
+
+    async def _run_task(self, name: str) -> Response:
+        task = self.tasks.get(name)
+        if task is None:
+            return Error(message=f"no task named {name!r}; tasks: {', '.join(self.tasks) or 'none'}")
+        run = await task.run_now()
+        if run is None:
+            return Error(message=f"task {name} is still running and overlap = false; skipped")
+        return RunReply(name=name, run=run_row(run))
 
     async def _act(self, verb: str, target: str | None, selected: list[Instance]) -> Response:
         whole_bots = target is not None and ":" not in target

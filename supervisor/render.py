@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .control import InstanceStatus
+from .control import InstanceStatus, TaskRow
 
 COLOURS = ("36", "32", "33", "35", "34", "31")
 
@@ -54,3 +54,15 @@ def status_table(rows: list[InstanceStatus]) -> str:
 
 def prefix(name: str, index: int, colour: bool) -> str:
     return f"\x1b[{COLOURS[index % len(COLOURS)]}m{name} |\x1b[0m " if colour else f"{name} | "
+
+
+def tasks_table(rows: list[TaskRow]) -> str:
+    def last(r: TaskRow) -> str:
+        if not r.runs:
+            return "-"
+        run = r.runs[-1]
+        how = f"code {run.exit_code}" if run.exit_code is not None else run.outcome
+        return f"{run.started} {how} in {run.duration:.2f}s"
+
+    cells = [[r.name, r.schedule, r.next_run or "-", str(r.running), str(r.skipped), last(r)] for r in rows]
+    return table(("TASK", "SCHEDULE", "NEXT RUN", "RUNNING", "SKIPPED", "LAST RUN"), cells)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import pathlib
 import secrets
 import socket
@@ -270,7 +271,7 @@ class Broker:
 
     def _presence(self, identity: tuple[str, int], online: bool) -> None:
         """Retained while online, so a new presence subscriber sees every peer at once."""
-        topic = f"{PRESENCE}.{identity[0]}.{identity[1]}"
+        topic = f"{PRESENCE}.{re.sub(r'[.*>\s]', '_', identity[0]) or '_'}.{identity[1]}"
         self.publish(topic, f.Presence(identity[0], identity[1], online), retain=online)
         if not online:
             self.retained.clear(topic)
