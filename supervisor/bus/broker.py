@@ -29,6 +29,7 @@ from supervisor.errors import BusError
 
 ADMIN = ("supctl", 0)
 PRESENCE = "supctl.presence"
+_UNSAFE = re.compile(r"[.*>\s]")
 
 
 class Broker:
@@ -271,7 +272,8 @@ class Broker:
 
     def _presence(self, identity: tuple[str, int], online: bool) -> None:
         """Retained while online, so a new presence subscriber sees every peer at once."""
-        topic = f"{PRESENCE}.{re.sub(r'[.*>\s]', '_', identity[0]) or '_'}.{identity[1]}"
+        token = _UNSAFE.sub("_", identity[0]) or "_"
+        topic = f"{PRESENCE}.{token}.{identity[1]}"
         self.publish(topic, f.Presence(identity[0], identity[1], online), retain=online)
         if not online:
             self.retained.clear(topic)

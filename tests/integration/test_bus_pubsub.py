@@ -173,6 +173,19 @@ def test_master_publish_and_typed_subscription(tmp_path: Path) -> None:
     run(body())
 
 
+def test_presence_topic_is_safe_for_odd_bot_names(tmp_path: Path) -> None:
+    async def body() -> None:
+        broker = await start_broker(tmp_path)
+        odd = await connect(broker.path, broker.issue_token("odd.name bot", 1))
+        event = await odd.presence().get(5)
+        assert event.topic == "supctl.presence.odd_name_bot.1"
+        assert event.data == Presence("odd.name bot", 1, True)
+        await odd.close()
+        await broker.close()
+
+    run(body())
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="socket permission bits")
 def test_socket_is_owner_only_and_removed_on_close(tmp_path: Path) -> None:
     async def body() -> None:
