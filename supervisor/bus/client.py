@@ -229,7 +229,10 @@ class Client:
         reply = await self._ask(lambda n: f.Request(n, topic, data), f"request on {topic!r}", timeout, True)
         if reply.error:
             raise BusError(f"request on {topic!r} failed: {reply.error}")
-        return msgspec.msgpack.decode(reply.data, type=type) if type is not None else msgspec.msgpack.decode(reply.data)
+        try:
+            return msgspec.msgpack.decode(reply.data, type=type or Any)
+        except msgspec.ValidationError as exc:
+            raise BusError(f"reply on {topic!r} is not a {type}: {exc}") from exc
 
     async def peers(self, timeout: float | None = 10.0) -> list[tuple[str, int]]:
         """Every connected (bot, instance), the master excluded."""
@@ -398,5 +401,9 @@ async def connect(
     try:
         await client._open(timeout)
     except ConnectionError as exc:
+        await client.close()
         raise BusError(str(exc)) from exc
+    except BaseException:
+        await client.close()
+        raise
     return client

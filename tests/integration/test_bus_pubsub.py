@@ -195,3 +195,30 @@ def test_socket_is_owner_only_and_removed_on_close(tmp_path: Path) -> None:
         assert not broker.path.exists()
 
     run(body())
+
+
+def test_typed_reply_and_missing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        broker = await start_broker(tmp_path)
+        server = await connect(broker.path, broker.issue_token("srv", 0))
+
+        async def who(msg: object) -> dict:
+            return {"bot": "srv", "instance": 0, "online": True}
+
+        server.serve("who.*", who)
+        await server.flush()
+        monkeypatch.setenv("SUPCTL_BUS", str(broker.path))
+        monkeypatch.setenv("SUPCTL_BUS_TOKEN", broker.issue_token("env", 0))
+        client = await connect()
+        assert (client.bot, client.instance) == ("env", 0)
+        assert await client.request("who.am", None, type=Presence) == Presence("srv", 0, True)
+        with pytest.raises(BusError, match="not a"):
+            await client.request("who.am", None, type=int)
+        monkeypatch.delenv("SUPCTL_BUS")
+        with pytest.raises(BusError, match="SUPCTL_BUS"):
+            await connect()
+        await client.close()
+        await server.close()
+        await broker.close()
+
+    run(body())
