@@ -291,4 +291,4 @@ class Broker:
             out, conn.out = conn.out, []
             if conn.closing or conn.transport is None:
                 continue
-            conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            conn.transport.writelines(out)

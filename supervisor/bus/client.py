@@ -278,10 +278,10 @@ class Client:
 
     def _on_data(self, proto: _Proto, data: bytes) -> None:
         try:
-            buf, spans = proto.splitter.feed(data)
+            frames = proto.splitter.feed(data)
             decode = self._dec.decode
-            for start, end in spans:
-                frame = decode(buf[start:end])
+            for body in frames:
+                frame = decode(body)
                 if type(frame) is f.Deliver:
                     self._deliver(frame)
                 else:

@@ -48,10 +48,10 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         try:
-            buf, spans = self.splitter.feed(data)
+            frames = self.splitter.feed(data)
             decode = self.broker.decoder.decode
-            for start, end in spans:
-                frame = decode(buf[start:end])
+            for body in frames:
+                frame = decode(body)
                 if type(frame) is f.Pub:
                     self.broker.route(self, frame.items)
                 elif self.identity is None:

@@ -162,10 +162,12 @@ class BusStats(msgspec.Struct):
     dropped: int = 0
 
 
-def pack(encoder: msgspec.msgpack.Encoder, frame: Any) -> bytes:
-    """One frame with its length prefix."""
-    body = encoder.encode(frame)
-    return _HEADER.pack(len(body)) + body
+def pack(encoder: msgspec.msgpack.Encoder, frame: Any) -> bytearray:
+    """One frame with its length prefix, encoded in place (no copy of the body)."""
+    buf = bytearray(4)
+    encoder.encode_into(frame, buf, 4)
+    _HEADER.pack_into(buf, 0, len(buf) - 4)
+    return buf
 
 
 def pack_into(encoder: msgspec.msgpack.Encoder, frame: Any, buf: bytearray) -> None:
@@ -177,7 +179,11 @@ def pack_into(encoder: msgspec.msgpack.Encoder, frame: Any, buf: bytearray) -> N
 
 
 class FrameSplitter:
-    """Cuts a byte stream into frame bodies; keeps at most one partial frame."""
+    """Cuts a byte stream into frame bodies; keeps at most one partial frame.
+
+    Complete frames come back as memoryviews into the chunk (no copy); only a
+    frame split across reads is joined.
+    """
 
     __slots__ = ("max_frame", "_pending", "_have", "_need")
 
@@ -187,21 +193,35 @@ class FrameSplitter:
         self._have = 0
         self._need = 0
 
-    def feed(self, data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
-        """Return (buffer, [(start, end), ...]) of every complete frame body.
+    def feed(self, data: bytes) -> list[memoryview]:
+        """Every frame body completed by `data`.
 
         Raises BusError for a frame longer than `max_frame`; the stream is then unusable.
         """
-        if self._pending:
-            self._pending.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return data, []
-            data = b"".join(self._pending)
-            self._pending = []
-        n = len(data)
+        frames: list[memoryview] = []
+        view = memoryview(data)
         off = 0
-        spans: list[tuple[int, int]] = []
+        if self._pending:
+            if self._have < 4:
+                self._pending.append(data)
+                self._have += len(data)
+                if self._have < 4:
+                    return frames
+                data = b"".join(self._pending)
+                view = memoryview(data)
+                self._pending = []
+            else:
+                take = self._need - self._have
+                if len(data) < take:
+                    self._pending.append(data)
+                    self._have += len(data)
+                    return frames
+                self._pending.append(data[:take])
+                joined = b"".join(self._pending)
+                self._pending = []
+                frames.append(memoryview(joined)[4:])
+                off = take
+        n = len(data)
         unpack = _HEADER.unpack_from
         limit = self.max_frame
         while n - off >= 4:
@@ -211,11 +231,11 @@ class FrameSplitter:
             end = off + 4 + size
             if end > n:
                 break
-            spans.append((off + 4, end))
+            frames.append(view[off + 4 : end])
             off = end
         if off < n:
             rest = data[off:]
             self._pending = [rest]
             self._have = len(rest)
-            self._need = _HEADER.unpack_from(rest)[0] + 4 if len(rest) >= 4 else 4
-        return data, spans
+            self._need = unpack(rest)[0] + 4 if len(rest) >= 4 else 4
+        return frames
