@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import pathlib
+import re
 import secrets
 import socket
 import stat

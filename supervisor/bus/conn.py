@@ -22,7 +22,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.splitter = f.FrameSplitter(broker.max_frame)
         self.identity: tuple[str, int] | None = None
-        self.out: list[bytes] = []
+        self.out: list[bytes | bytearray] = []
         self.paused = False
         self.closing = False
         self.msgs_in = self.msgs_out = self.dropped = self.streak = 0
@@ -66,7 +66,7 @@ class Connection(asyncio.Protocol):
             self.fail(str(exc))
         self.broker.flush()
 
-    def send(self, frame: bytes, count: int = 0) -> None:
+    def send(self, frame: bytes | bytearray, count: int = 0) -> None:
         """Queue bytes for the next flush, or drop them while the client is not reading."""
         if self.paused:
             self.dropped += count
