@@ -12,7 +12,7 @@ import msgspec
 
 from . import paths
 from .control import (Action, ActionReply, Client, Error, NoMaster, Reload, ReloadReply, RunReply, RunTask, Shutdown,
-                      SignalRequest, StatusReply, StatusRequest, TasksReply, TasksRequest)
+                      SignalRequest, StatusReply, StatusRequest, TasksReply, TasksRequest, HealthReply, HealthRequest)
 from .errors import ConfigError, ConfigErrors, ControlError
 
 DEFAULT_PROCFILE = "procfile.toml"
@@ -70,11 +70,11 @@ def print_config_errors(path: str, e: ConfigErrors) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from . import config
+    from . import plugin_setup
 
     path = procfile_path(args)
     try:
-        procfile = config.load(path)
+        procfile, _ = plugin_setup.load(path)
     except ConfigErrors as e:
         print_config_errors(path, e)
         return FAILED
@@ -95,7 +95,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def start_master(args: argparse.Namespace) -> int:
-    from . import config, daemon
+    from . import daemon, plugin_setup
     from .master import run_daemon, run_foreground
 
     path = procfile_path(args)
@@ -110,7 +110,7 @@ def start_master(args: argparse.Namespace) -> int:
     if live is not None:
         raise CliError(f"master pid {live} for {path} is alive but does not answer on {paths.control_socket(sdir)}; stop it with: kill {live}")
     try:
-        procfile = config.load(path)
+        procfile, plugins = plugin_setup.load(path)
     except ConfigErrors as e:
         print_config_errors(path, e)
         return FAILED
@@ -118,11 +118,11 @@ def start_master(args: argparse.Namespace) -> int:
     if removed:
         print(f"removed stale {', '.join(removed)} left by a master that is gone", file=sys.stderr)
     if args.foreground:
-        return run_foreground(procfile)
+        return run_foreground(procfile, plugins)
     from .master import make_state_dir
 
     make_state_dir(procfile.state_dir)
-    if daemon.daemonize(lambda ready: run_daemon(procfile, ready), paths.master_log(sdir)) != OK:
+    if daemon.daemonize(lambda ready: run_daemon(procfile, plugins, ready), paths.master_log(sdir)) != OK:
         from .logs import tail_lines
 
         print(f"the master for {path} did not start; the end of {paths.master_log(sdir)}:", file=sys.stderr)
@@ -189,6 +189,15 @@ def cmd_systemd(args: argparse.Namespace) -> int:
     print(f"wrote {target}")
     if todo:
         print("now run:\n" + "\n".join(f"  {c}" for c in todo))
+    return OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from .render import health_report
+
+    reply = ask(args, HealthRequest(target=args.target))
+    assert isinstance(reply, HealthReply)
+    print_json(reply.instances) if args.json else print(health_report(reply.instances))
     return OK
 
 
@@ -265,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     verb("restart", lambda a: act(a, "restart"), "restart a bot, NAME:k or all", "NAME")
     verb("status", cmd_status, "table of every instance", "[NAME]").add_argument(
         "--tasks", action="store_true", help="scheduled tasks: schedule, next run, last runs")
+    verb("health", cmd_health, "last health-check results and recoveries of a bot, with times", "NAME")
     verb("run", cmd_run, "run a scheduled task now and wait for it").add_argument("task", metavar="TASK")
     sd = verb("systemd", cmd_systemd, "print (or --install) a systemd unit that runs this procfile at boot")
     sd.add_argument("--user", action="store_true", help="a per-user unit (systemctl --user) instead of a system one")

@@ -37,6 +37,8 @@ class SupervisorConfig(Struct):
     log: LogConfig = LogConfig()
     timezone: str = "UTC"
     reload_on_change: bool = False
+    plugin_paths: list[str] = []
+    hooks: list[dict[str, Any]] = []
 
 
 class BotConfig(Command):
@@ -55,6 +57,8 @@ class BotConfig(Command):
     restart_cron: str | None = None
     watch: list[str] = []
     watch_ignore: list[str] = []
+    health: list[dict[str, Any]] = []
+    start_timeout: str = "60s"
 
     def signum(self) -> signal.Signals:
         return to_signal(self.stop_signal)
@@ -107,13 +111,13 @@ class Procfile(Struct):
 
 
 TOP_KEYS = ("supervisor", "defaults", "bots", "tasks")
-NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore"})
+NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
 NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _DURATIONS = {
     "start_grace": (), "stop_timeout": (),
     "backoff.initial": ("backoff", "initial"), "backoff.max": ("backoff", "max"),
-    "restart_limit.window": ("restart_limit", "window"),
+    "restart_limit.window": ("restart_limit", "window"), "start_timeout": (),
 }
 
 
@@ -313,6 +317,7 @@ class Timing(msgspec.Struct, frozen=True):
     backoff_initial: float
     backoff_max: float
     restart_window: float
+    start_timeout: float
 
 
 def timing(bot: BotConfig) -> Timing:
@@ -322,6 +327,7 @@ def timing(bot: BotConfig) -> Timing:
         backoff_initial=parse_duration(bot.backoff.initial),
         backoff_max=parse_duration(bot.backoff.max),
         restart_window=parse_duration(bot.restart_limit.window),
+        start_timeout=parse_duration(bot.start_timeout),
     )
 
 

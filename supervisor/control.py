@@ -50,6 +50,10 @@ class TasksRequest(Frame):
     pass
 
 
+class HealthRequest(Frame):
+    target: str
+
+
 class RunTask(Frame):
     name: str
 
@@ -58,7 +62,7 @@ class Shutdown(Frame):
     pass
 
 
-Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask
+Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
 
 
 class Welcome(Frame):
@@ -130,7 +134,30 @@ class RunReply(Frame):
     run: TaskRunRow
 
 
-Response = Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply
+class HealthEntry(msgspec.Struct, kw_only=True):
+    """One check result or recovery, as `supctl health` shows it."""
+
+    kind: str
+    index: int
+    name: str
+    ok: bool
+    reason: str
+    time: float
+    duration: float
+
+
+class HealthRow(msgspec.Struct, kw_only=True):
+    bot: str
+    instance: int
+    summary: str
+    records: list[HealthEntry]
+
+
+class HealthReply(Frame):
+    instances: list[HealthRow]
+
+
+Response = Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
 
 _encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)

@@ -12,16 +12,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from . import config, paths
 from .bot import Bot
 from .config import Procfile
 from .automation import Automations
-from .control import (Action, ActionReply, Error, Frame, Reload, ReloadReply, Response, RunReply, RunTask, Shutdown,
-                      SignalRequest, StatusReply, StatusRequest, TasksReply, TasksRequest)
+from .control import (Action, ActionReply, Error, Frame, HealthEntry, HealthReply, HealthRequest, HealthRow, Reload,
+                      ReloadReply, Response, RunReply, RunTask, Shutdown, SignalRequest, StatusReply, StatusRequest,
+                      TasksReply, TasksRequest)
 from .control_server import ControlServer
 from .daemon import MasterStatus, write_pidfile, write_status
 from .errors import ConfigErrors
+from .events import events_for
 from .guard import Guard
+from .health_target import HealthBoard, InstanceControl, InstanceHealth
+from .hooks import HookRunner
+from .plugin import ProcessEvent
+from .plugin_setup import PluginSetup
+from . import plugin_setup
 from .process import Instance, Transition
 from .reload import plan
 from .states import State
@@ -54,8 +63,12 @@ def make_state_dir(path: Path) -> None:
 
 
 class Master:
-    def __init__(self, procfile: Procfile, ready: Callable[[], None] | None = None) -> None:
+    def __init__(self, procfile: Procfile, plugins: PluginSetup, ready: Callable[[], None] | None = None) -> None:
         self.procfile = procfile
+        self.plugins = plugins
+        self.health = HealthBoard()
+        self.hooks = HookRunner(plugins.hooks)
+        self._blocked: dict[str, str] = {}
         self.procfile_path = procfile.file
         self.bots: dict[str, Bot] = {}
         self.guard = Guard(log)
@@ -81,8 +94,19 @@ class Master:
         bot = self.bots.get(t.bot)
         if bot is not None:
             bot.update_ready()
+            for event in events_for(t, bot.instances[t.instance]):
+                self._publish(event)
         if self.notifier.enabled:
             self._tell_systemd()
+
+    def _publish(self, event: ProcessEvent) -> None:
+        """Every process event goes to the event hooks (and, with the bus, to supctl.events.<bot>)."""
+        self.hooks.dispatch(event)
+
+    def _on_health(self, inst: Instance, state: str, reason: str) -> None:
+        log.info("%s health %s: %s", inst.name, state, reason)
+        self._publish(ProcessEvent(kind="health_changed", bot=inst.bot, instance=inst.index, pid=inst.pid,
+                                   reason=reason, health=state))
 
     def _tell_systemd(self) -> None:
         """STATUS= with counts on every transition; READY=1 once every autostart bot is RUNNING or FATAL."""
@@ -108,6 +132,7 @@ class Master:
         self.guard.start()
         await self.control.start()
         self._status("running")
+        self.hooks.start()
         for name in self.procfile.start_order():
             self._add_bot(name)
         self._start_tasks(list(self.procfile.tasks))
@@ -150,9 +175,27 @@ class Master:
 
     def _add_bot(self, name: str) -> None:
         self.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard)
+        specs = self.plugins.health.get(name)
+        if specs:
+            self.health.add(name, [
+                InstanceHealth(inst, specs, InstanceControl(inst, self._restart_instance, self._stop_instance,
+                                                            self._restart_dependents, log),
+                               log, lambda: None, self._on_health)
+                for inst in bot.instances])
         self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone, self.restart_bot)
         if bot.config.autostart:
             self.start_bot(name)
+
+    async def _restart_instance(self, inst: Instance, reason: str) -> None:
+        log.info("%s: restarting (%s)", inst.name, reason)
+        await self._act("restart", inst.name, [inst])
+
+    async def _stop_instance(self, inst: Instance, reason: str) -> None:
+        await inst.stop(reason)
+
+    async def _restart_dependents(self, name: str, reason: str) -> None:
+        for dependent in [n for n, b in self.bots.items() if name in b.config.depends_on]:
+            await self.restart_bot(dependent, reason)
 
     async def restart_bot(self, name: str, reason: str) -> None:
         log.info("%s: restarting (%s)", name, reason)
@@ -170,6 +213,17 @@ class Master:
         if waiting:
             log.info("%s: waiting for %s to be RUNNING", name, ", ".join(waiting))
             await asyncio.gather(*(self.bots[d].ready.wait() for d in waiting))
+        checked = [d for d in bot.config.depends_on if self.health.has_checks(d)]
+        if checked:
+            timeout = bot.instances[0].timing.start_timeout
+            log.info("%s: waiting for %s to pass health checks (start_timeout %s)", name, ", ".join(checked), bot.config.start_timeout)
+            healthy = await asyncio.gather(*(self.health.wait_healthy(d, timeout) for d in checked))
+            failed = [d for d, ok in zip(checked, healthy) if not ok]
+            if failed:
+                self._blocked[name] = f"not started: {', '.join(failed)} not healthy within start_timeout {bot.config.start_timeout}"
+                log.error("%s %s", name, self._blocked[name])
+                return
+        self._blocked.pop(name, None)
         bot.start(reason)
 
     async def stop_bots(self, names: list[str], reason: str) -> None:
@@ -193,11 +247,14 @@ class Master:
         self._status("stopping")
         self.notifier.stopping()
         await self.automations.close()
+        await self.health.close()
         await self._stop_tasks(list(self.tasks))
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.bots))
         await self.stop_bots(list(self.bots), "master shutdown")
         for bot in self.bots.values():
             bot.close_logs()
+        await self.hooks.drain(5.0)
+        await self.hooks.stop()
         self.guard.close()
         paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
         self._status("stopped")
@@ -208,7 +265,7 @@ class Master:
     async def reload(self) -> Response:
         async with self._reloading:
             try:
-                new = config.load(self.procfile.file)
+                new, plugins = plugin_setup.load(self.procfile.file)
             except ConfigErrors as e:
                 log.error("reload rejected, nothing changed:\n%s", e)
                 return Error(message=f"reload rejected, nothing changed:\n{e}")
@@ -220,10 +277,11 @@ class Master:
             await self._stop_tasks(stale_tasks)
             for name in p.removed + p.changed:
                 await self.automations.cancel(name)
+                await self.health.drop(name)
             await self.stop_bots(p.removed + p.changed, "removed or changed by reload")
             for name in p.removed + p.changed:
                 self.bots.pop(name).close_logs()
-            self.procfile = new
+            self.procfile, self.plugins = new, plugins
             self.bots = {n: self.bots[n] for n in new.start_order() if n in self.bots}
             for name in p.added + p.changed:
                 self._add_bot(name)
@@ -255,12 +313,18 @@ class Master:
             return TasksReply(tasks=[t.status() for t in self.tasks.values()])
         if isinstance(request, RunTask):
             return await self._run_task(request.name)
+        if isinstance(request, HealthRequest):
+            return self._health_reply(request.target)
         target = getattr(request, "target", None)
         selected = self._select(target)
         if isinstance(selected, str):
             return Error(message=selected)
         if isinstance(request, StatusRequest):
-            return StatusReply(instances=instance_rows(selected, self.metrics))
+            rows = instance_rows(selected, self.metrics)
+            for row, inst in zip(rows, selected):
+                row.health = self._blocked.get(inst.bot) if inst.state == State.STOPPED else None
+                row.health = row.health or self.health.describe(inst)
+            return StatusReply(instances=rows)
         if isinstance(request, SignalRequest):
             try:
                 sig = config.to_signal(request.signal)
@@ -271,6 +335,18 @@ class Master:
         if isinstance(request, Action):
             return await self._act(request.verb, target, selected)
         return Error(message=f"unsupported request {type(request).__name__}")
+
+    def _health_reply(self, target: str) -> Response:
+        selected = self._select(target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        rows = []
+        for inst in selected:
+            checks = self.health.of(inst)
+            records = [HealthEntry(**msgspec.structs.asdict(r)) for r in checks.runner.history()] if checks else []
+            rows.append(HealthRow(bot=inst.bot, instance=inst.index, summary=self.health.describe(inst) or "no health checks",
+                                  records=records))
+        return HealthReply(instances=rows)
 
     async def _run_task(self, name: str) -> Response:
         task = self.tasks.get(name)
@@ -313,23 +389,23 @@ class Master:
             pass
 
 
-def run_foreground(procfile: Procfile) -> int:
+def run_foreground(procfile: Procfile, plugins: PluginSetup) -> int:
     """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""
     import uvloop
 
     make_state_dir(procfile.state_dir)
     setup_logging(procfile, stream=True)
-    return uvloop.run(Master(procfile).run())
+    return uvloop.run(Master(procfile, plugins).run())
 
 
-def run_daemon(procfile: Procfile, ready: Callable[[str], None]) -> int:
+def run_daemon(procfile: Procfile, plugins: PluginSetup, ready: Callable[[str], None]) -> int:
     """The daemonized master: stdio already points at supervisor.log, `ready` unblocks `supctl start`."""
     import uvloop
 
     make_state_dir(procfile.state_dir)
     setup_logging(procfile, stream=False)
     try:
-        return uvloop.run(Master(procfile, ready=lambda: ready("ready")).run())
+        return uvloop.run(Master(procfile, plugins, ready=lambda: ready("ready")).run())
     except Exception as e:
         log.exception("master failed")
         write_status(procfile.state_dir, MasterStatus(state="error", pid=os.getpid(), started_at=time.time(),

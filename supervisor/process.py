@@ -72,6 +72,7 @@ class Instance:
         self.started_at: float | None = None
         self.restarts = 0
         self.last_exit: ExitInfo | None = None
+        self.degraded: str | None = None
         self._on_transition = on_transition
         self._logger = logger
         self._rng = rng or random.Random()

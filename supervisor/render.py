@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .control import InstanceStatus, TaskRow
+from .control import HealthRow, InstanceStatus, TaskRow
 
 COLOURS = ("36", "32", "33", "35", "34", "31")
 
@@ -66,3 +66,17 @@ def tasks_table(rows: list[TaskRow]) -> str:
 
     cells = [[r.name, r.schedule, r.next_run or "-", str(r.running), str(r.skipped), last(r)] for r in rows]
     return table(("TASK", "SCHEDULE", "NEXT RUN", "RUNNING", "SKIPPED", "LAST RUN"), cells)
+
+
+def health_report(rows: list[HealthRow], last: int = 10) -> str:
+    """Per instance: the summary line, then its last results and recoveries with local times."""
+    import time
+
+    out = []
+    for r in rows:
+        out.append(f"{r.bot}:{r.instance}  {r.summary}")
+        for e in r.records[-last:]:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.time))
+            verdict = ("ok" if e.ok else "FAIL") if e.kind == "check" else ("recovered" if e.ok else "recovery failed")
+            out.append(f"  {stamp}  {e.kind:8} {e.name:14} {verdict:15} {e.duration * 1000:6.0f}ms  {e.reason}")
+    return "\n".join(out)

@@ -96,8 +96,10 @@ class Outbox:
             self._flush_handle = None
         self._seal()
         if self._out and self._transport is not None:
-            self._transport.write(bytes(self._out))
-        self._out.clear()
+            out, self._out = self._out, bytearray()
+            self._transport.write(out)
+        else:
+            self._out.clear()
 
     def _seal(self) -> None:
         if self._batch:
