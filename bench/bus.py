@@ -178,19 +178,22 @@ async def role_rep(kind: str, addr: str, token: str) -> None:
     await client.close()
 
 
-async def role_req(kind: str, addr: str, token: str, n: str) -> None:
+async def role_req(kind: str, addr: str, token: str) -> None:
+    """Warm up, then for each stdin line `n` time n sequential requests (us, one JSON list)."""
     client = await open_client(kind, addr, token)
     payload = b"x" * 64
-    lat = []
     clock = time.perf_counter
     for _ in range(1000):
         await client.request("bench.echo", payload, timeout=5)
-    for _ in range(int(n)):
-        t = clock()
-        await client.request("bench.echo", payload, timeout=5)
-        lat.append(clock() - t)
-    lat.sort()
-    emit({"p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)], "count": len(lat)})
+    emit("ready")
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        lat = []
+        for _ in range(int(line)):
+            t = clock()
+            await client.request("bench.echo", payload, timeout=5)
+            lat.append(round((clock() - t) * 1e6, 1))
+        emit(lat)
     await client.close()
 
 
@@ -315,29 +318,43 @@ def pump(kind: str, addr: str, tokens: list[str], n: int, size: int, nsubs: int)
     return n * nsubs / (end - start)
 
 
-def latency(kind: str, addr: str, tokens: list[str], n: int) -> tuple[float, float]:
-    rep = Proc("rep", kind, addr, tokens[0])
-    assert rep.line() == "ready"
-    req = Proc("req", kind, addr, tokens[1], str(n))
-    result = req.line()
-    rep.finish()
-    req.p.wait(30)
-    rep.p.wait(30)
-    assert result["count"] == n  # type: ignore[index]
-    return result["p50"], result["p99"]  # type: ignore[index]
+def latency(targets: dict[str, tuple[str, list[str]]], n: int, rounds: int = 4) -> dict[str, tuple[float, float]]:
+    """p50/p99 in seconds per target; targets take turns so they share the machine's noise."""
+    pairs = {}
+    for kind, (addr, tokens) in targets.items():
+        rep = Proc("rep", kind, addr, tokens[0])
+        assert rep.line() == "ready"
+        req = Proc("req", kind, addr, tokens[1])
+        assert req.line() == "ready"
+        pairs[kind] = (rep, req)
+    samples: dict[str, list[float]] = {kind: [] for kind in targets}
+    for _ in range(rounds):
+        for kind, (_, req) in pairs.items():
+            req.send(f"{n // rounds}\n")
+            samples[kind] += req.line()  # type: ignore[arg-type]
+    out = {}
+    for kind, (rep, req) in pairs.items():
+        req.finish()
+        rep.finish()
+        req.p.wait(30)
+        rep.p.wait(30)
+        lat = sorted(samples[kind])
+        assert len(lat) == n // rounds * rounds
+        out[kind] = (lat[len(lat) // 2] / 1e6, lat[int(len(lat) * 0.99)] / 1e6)
+    return out
 
 
-def run_supctl(tmp: Path, cases: list[tuple[str, int, int, int]], nreq: int) -> dict[str, float]:
+def start_supctl(tmp: Path) -> tuple[Proc, str, list[str]]:
     path = str(tmp / "bus.sock")
     broker = Proc("broker", path, "12")
-    tokens: list[str] = broker.line()  # type: ignore[assignment]
-    out = {name: pump("supctl", path, tokens, n, size, subs) for name, n, size, subs in cases}
-    out["p50"], out["p99"] = latency("supctl", path, tokens, nreq)
+    return broker, path, broker.line()  # type: ignore[return-value]
+
+
+def stop_supctl(broker: Proc) -> None:
     broker.finish()
     if broker.line()["dropped"]:  # type: ignore[index]
         raise RuntimeError("supctl broker dropped messages")
     broker.p.wait(30)
-    return out
 
 
 def free_port() -> int:
@@ -357,28 +374,25 @@ def ensure_nats() -> str:
     return exe
 
 
-def run_nats(cases: list[tuple[str, int, int, int]], nreq: int) -> dict[str, float]:
+def start_nats() -> tuple[subprocess.Popen[bytes], str]:
     exe = ensure_nats()
     port = free_port()
     server = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL)
-    try:
-        addr = f"nats://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        tokens = ["-"] * 12
-        out = {name: pump("nats", addr, tokens, n, size, subs) for name, n, size, subs in cases}
-        out["p50"], out["p99"] = latency("nats", addr, tokens, nreq)
-        return out
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        server.wait(10)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return server, f"nats://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline:
+                os.kill(server.pid, signal.SIGTERM)
+                raise
+            time.sleep(0.05)
+
+
+def stop_nats(server: subprocess.Popen[bytes]) -> None:
+    os.kill(server.pid, signal.SIGTERM)
+    server.wait(10)
 
 
 def run_ceiling(tmp: Path, cases: list[tuple[str, int, int, int]]) -> dict[str, float]:
@@ -410,10 +424,22 @@ def main() -> None:
         ("fan-out 1->10 64 B", 200_000 // scale, 64, 10),
     ]
     nreq = 20_000 // scale
+    sup: dict[str, float] = {}
+    nats: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="supctl-bench-") as tmp:
-        sup = run_supctl(Path(tmp), cases, nreq)
+        broker, path, tokens = start_supctl(Path(tmp))
+        server, addr = start_nats()
+        try:
+            for name, n, size, subs in cases:
+                sup[name] = pump("supctl", path, tokens, n, size, subs)
+                nats[name] = pump("nats", addr, ["-"] * 12, n, size, subs)
+            lat = latency({"supctl": (path, tokens), "nats": (addr, ["-"] * 12)}, nreq)
+            sup["p50"], sup["p99"] = lat["supctl"]
+            nats["p50"], nats["p99"] = lat["nats"]
+        finally:
+            stop_nats(server)
+            stop_supctl(broker)
         ceil = run_ceiling(Path(tmp), cases)
-    nats = run_nats(cases, nreq)
     print(f"\n{'scenario':<22}{'supctl':>14}{'NATS':>14}{'ceiling':>14}{'vs NATS':>10}{'vs ceil':>10}")
     for name, *_ in cases:
         c = ceil.get(name)

@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Raw
 
 from supervisor.bus import frames as f
+from supervisor.bus.eager import start_eagerly
 from supervisor.bus.outbox import Outbox
 from supervisor.bus.subscription import BusTimeout, Message, Subscription
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
@@ -325,9 +326,10 @@ class Client:
             if waiter is not None and not waiter.done():
                 waiter.set_result(frame)
         elif kind is f.Request:
-            task = asyncio.get_running_loop().create_task(self._answer(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task = start_eagerly(self._answer(frame))
+            if task is not None:
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         elif kind is f.SubAck:
             sub = self._subs.get(frame.sid)
             if sub is not None:
