@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, ConfigErrors, PluginError
 from .plugin_options import convert_options, did_you_mean, recovery_fields
 from .plugin import Duration, EventHook, EventKind, HealthCheck, Recovery, RecoveryRef
 from .plugin_specs import HealthSpec, HookSpec, RecoverySpec, InOrder, Threaded
@@ -170,7 +170,15 @@ def parse_health(file: str, bot: str, raw: list[dict[str, Any]], registry: Regis
     """Validate every `[[bots.BOT.health]]` table now, so a typo fails `validate`, not a 3 a.m. check."""
     if not isinstance(raw, list):
         raise ConfigError(file, f"bots.{bot}.health", "expected an array of tables ([[bots.NAME.health]])")
-    return [_health_spec(file, bot, i, table, registry) for i, table in enumerate(raw)]
+    specs, errors = [], []
+    for i, table in enumerate(raw):
+        try:
+            specs.append(_health_spec(file, bot, i, table, registry))
+        except ConfigError as e:
+            errors.append(e)
+    if errors:
+        raise ConfigErrors(errors)
+    return specs
 
 
 def _health_spec(file: str, bot: str, index: int, table: Any, registry: Registry) -> HealthSpec:

@@ -53,5 +53,7 @@ def _collect(errors: list[ConfigError], parse: Callable[[], T]) -> T | None:
         return parse()
     except ConfigError as e:
         errors.append(e)
-        return None
+    except ConfigErrors as e:
+        errors.extend(e.errors)
+    return None
 

@@ -1,0 +1,205 @@
+"""Health checks, recoveries, readiness and event hooks inside a real master with real children."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+from harness import SUPCTL, Master, bot, wait_until
+
+PLUGINS = '''
+import asyncio, json, os
+import msgspec
+from supervisor.plugin import CheckContext, EventHook, HealthCheck, ProcessEvent, Result
+
+
+class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class Explodes(HealthCheck):
+    name = "explodes"
+    Options = NoOptions
+
+    async def check(self, ctx: CheckContext) -> Result:
+        raise RuntimeError("kaboom from the plugin")
+
+
+class Hangs(HealthCheck):
+    name = "hangs"
+    Options = NoOptions
+
+    async def check(self, ctx: CheckContext) -> Result:
+        await asyncio.sleep(3600)
+        return Result.ok()
+
+
+class FileOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str
+
+
+class Recorder(EventHook):
+    name = "recorder"
+    Options = FileOptions
+
+    async def on_event(self, event: ProcessEvent) -> None:
+        with open(self.options.path, "a") as f:
+            f.write(json.dumps({"kind": event.kind, "bot": event.bot, "exit_code": event.exit_code,
+                                "health": event.health}) + "\\n")
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ctl(m: Master, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SUPCTL_PROCFILE": str(m.procfile)}
+    return subprocess.run([*SUPCTL, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        [bots.leaker]
+        cmd = {bot("leaker")}
+        start_grace = "100ms"
+        [[bots.leaker.health]]
+        check = "memory"
+        max_rss = "60MB"
+        every = "100ms"
+        failures = 1
+        recover = "restart"
+    ''')
+    m.wait_line(r"leaker:0: restarting \(memory check failed .*rss \d+MB > max 60MB")
+    m.wait_transition("leaker:0", "RUNNING", count=2)
+    report = ctl(m, "health", "leaker")
+    assert report.returncode == 0 and "memory" in report.stdout and "FAIL" in report.stdout
+
+
+def test_plugin_that_raises_or_hangs_is_contained(master, tmp_path: Path) -> None:
+    (tmp_path / "myplugins.py").write_text(textwrap.dedent(PLUGINS))
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        plugin_paths = ["myplugins.py"]
+        [bots.app]
+        cmd = {bot("sleeper")}
+        start_grace = "100ms"
+        [[bots.app.health]]
+        check = "explodes"
+        every = "100ms"
+        failures = 100
+        [[bots.app.health]]
+        check = "hangs"
+        every = "100ms"
+        timeout = "200ms"
+        failures = 100
+    ''')
+    m.wait_line(r"app:0 health unhealthy: .*kaboom from the plugin")
+
+    def both_failures_reported() -> str | None:
+        out = ctl(m, "health", "app").stdout
+        return out if "kaboom from the plugin" in out and "timed out after 0.2s" in out else None
+
+    report = wait_until(both_failures_reported, 15, "both plugin failures in supctl health")
+    status = json.loads(ctl(m, "status", "--json").stdout)
+    assert status[0]["state"] == "RUNNING" and status[0]["health"].startswith("unhealthy")
+    assert "RuntimeError" in str(report)
+
+
+def test_dependent_waits_until_dependency_is_healthy(master) -> None:
+    port = free_port()
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        [bots.api]
+        cmd = {bot("late_server", port, 1.0)}
+        start_grace = "100ms"
+        [[bots.api.health]]
+        check = "tcp"
+        port = {port}
+        every = "100ms"
+        failures = 100
+        [bots.worker]
+        cmd = {bot("sleeper")}
+        start_grace = "100ms"
+        depends_on = ["api"]
+    ''')
+    m.wait_transition("worker:0", "RUNNING")
+    lines = m.lines()
+    healthy = next(i for i, line in enumerate(lines) if "api:0 health healthy" in line)
+    started = next(i for i, line in enumerate(lines) if "worker:0 STOPPED -> STARTING" in line)
+    api_running = next(i for i, line in enumerate(lines) if "api:0 STARTING -> RUNNING" in line)
+    assert api_running < healthy < started
+
+
+def test_dependency_never_healthy_leaves_dependent_not_started(master) -> None:
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        [bots.api]
+        cmd = {bot("sleeper")}
+        start_grace = "100ms"
+        [[bots.api.health]]
+        check = "tcp"
+        port = {free_port()}
+        every = "100ms"
+        failures = 100
+        [bots.worker]
+        cmd = {bot("sleeper")}
+        depends_on = ["api"]
+        start_timeout = "1s"
+    ''')
+    m.wait_line(r"worker not started: api not healthy within start_timeout 1s")
+    rows = {r["bot"]: r for r in json.loads(ctl(m, "status", "--json").stdout)}
+    assert rows["worker"]["state"] == "STOPPED"
+    assert rows["worker"]["health"] == "not started: api not healthy within start_timeout 1s"
+
+
+def test_event_hooks_hear_transitions_and_health(master, tmp_path: Path) -> None:
+    (tmp_path / "myplugins.py").write_text(textwrap.dedent(PLUGINS))
+    events = tmp_path / "events.jsonl"
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        plugin_paths = ["myplugins.py"]
+        [[supervisor.hooks]]
+        hook = "recorder"
+        path = "{events}"
+        [bots.crash]
+        cmd = ["sh", "-c", "sleep 0.3; exit 3"]
+        start_grace = "100ms"
+        restart_limit = {{ count = 1, window = "1m" }}
+        backoff = {{ initial = "50ms" }}
+        [[bots.crash.health]]
+        check = "explodes"
+        every = "100ms"
+    ''')
+    m.wait_transition("crash:0", "FATAL")
+
+    def recorded() -> list[dict] | None:
+        got = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
+        kinds = [e["kind"] for e in got]
+        return got if {"started", "exited", "backoff", "fatal", "health_changed"} <= set(kinds) else None
+
+    got = wait_until(recorded, 15, "hook events")
+    assert any(e["kind"] == "exited" and e["exit_code"] == 3 for e in got)
+    assert any(e["kind"] == "health_changed" and e["health"] == "unhealthy" for e in got)
+
+
+def test_validate_names_a_bad_plugin_option(tmp_path: Path) -> None:
+    procfile = tmp_path / "procfile.toml"
+    procfile.write_text('[bots.api]\ncmd = "true"\n[[bots.api.health]]\ncheck = "http"\nurl = "ftp://x"\n'
+                        '[[bots.api.health]]\ncheck = "htp"\n')
+    out = subprocess.run([*SUPCTL, "validate", str(procfile)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "bots.api.health[0].url" in out.stderr
+    assert "bots.api.health[1].check" in out.stderr and "did you mean 'http'" in out.stderr
