@@ -207,8 +207,24 @@ def test_frames_before_hello_and_silent_clients_are_cut(tmp_path: Path) -> None:
     run(body())
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(junk=st.binary(min_size=1, max_size=300), after_hello=st.booleans())
+msgpack_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=20) | st.binary(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5),
+    max_leaves=20,
+)
+framed_values = st.lists(msgpack_values, min_size=1, max_size=5).map(
+    lambda items: f.pack(ENC, items)
+)
+junk_streams = st.one_of(
+    st.binary(min_size=1, max_size=300),
+    st.binary(max_size=200).map(lambda body: len(body).to_bytes(4, "big") + body),
+    st.tuples(st.integers(1, 17), msgpack_values).map(lambda tv: bytes(f.pack(ENC, [tv[0], tv[1]]))),
+    framed_values.map(bytes),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=junk_streams, after_hello=st.booleans())
 def test_random_bytes_never_harm_the_broker(tmp_path: Path, junk: bytes, after_hello: bool) -> None:
     async def body() -> None:
         broker = await start_broker(tmp_path, hello_timeout=0.5)
