@@ -90,6 +90,7 @@ class Connection(asyncio.Protocol):
             self.transport.close()
         else:
             self.transport.abort()
+        self.broker.forget(self)
 
     def pause_writing(self) -> None:
         self.paused = True
