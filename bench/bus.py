@@ -366,7 +366,10 @@ def free_port() -> int:
 def ensure_nats() -> str:
     exe = shutil.which("nats-server") or "/usr/sbin/nats-server"
     if not os.path.exists(exe):
-        subprocess.run(["apt-get", "install", "-y", "nats-server"], check=True, stdout=subprocess.DEVNULL)
+        install = ["apt-get", "install", "-y", "nats-server"]
+        if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
     try:
         import nats  # noqa: F401
     except ImportError:
