@@ -30,6 +30,8 @@ ENV_PATH = "SUPCTL_BUS"
 ENV_TOKEN = "SUPCTL_BUS_TOKEN"
 BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
+FRAME_SLACK = 64 << 10
+"""Broker frames may exceed max_frame by the sender stamp the broker adds."""
 
 Handler = Callable[[Message], Awaitable[Any]]
 
@@ -37,7 +39,7 @@ Handler = Callable[[Message], Awaitable[Any]]
 class _Proto(asyncio.Protocol):
     def __init__(self, client: Client) -> None:
         self.client = client
-        self.splitter = f.FrameSplitter(f.MAX_FRAME)
+        self.splitter = f.FrameSplitter(f.MAX_FRAME + FRAME_SLACK)
 
     def data_received(self, data: bytes) -> None:
         self.client._on_data(self, data)
@@ -100,7 +102,8 @@ class Client:
             transport.abort()
             raise ConnectionError(f"no welcome from the bus at {self.path}") from None
         self.bot, self.instance, self._max_frame = welcome.bot, welcome.instance, welcome.max_frame
-        self._max_payload = self._max_frame - 64
+        self._max_payload = self._outbox.frame_limit = self._max_frame - 64
+        proto.splitter.max_frame = self._max_frame + FRAME_SLACK
         self._outbox.attach(transport)
         for sub in self._subs.values():
             self._outbox.frame(f.Sub(sub.sid, sub.pattern))

@@ -28,6 +28,8 @@ class Outbox:
         self.writable = False
         """Live and the broker keeps up: publishes go straight into the batch."""
         self.can_write = asyncio.Event()
+        self.frame_limit = f.MAX_FRAME - 64
+        """Largest Pub body to build; set from the broker's Welcome."""
         self._enc = msgspec.msgpack.Encoder()
         self._transport: asyncio.Transport | None = None
         self._batch: list[f.Msg] = []
@@ -67,7 +69,10 @@ class Outbox:
         self._schedule()
 
     def add(self, msg: f.Msg, size: int) -> None:
+        """Queue one message; `size` bounds its encoded size (the client checked it fits a frame)."""
         if self.writable:
+            if self._batch_size + size > self.frame_limit:
+                self._seal()
             self._batch.append(msg)
             self._batch_size += size
             if self._batch_size >= FLUSH_AT:

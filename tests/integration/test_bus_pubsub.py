@@ -10,6 +10,7 @@ import pytest
 from bus_helpers import run, spawn, start_broker
 
 from supervisor.bus import BusTimeout, Presence, connect
+from supervisor.bus import frames as f
 from supervisor.errors import BusError
 
 
@@ -219,6 +220,27 @@ def test_typed_reply_and_missing_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
             await connect()
         await client.close()
         await server.close()
+        await broker.close()
+
+    run(body())
+
+
+def test_large_message_after_small_ones_fits_frames(tmp_path: Path) -> None:
+    async def body() -> None:
+        broker = await start_broker(tmp_path)
+        client = await connect(broker.path, broker.issue_token("big", 0))
+        sub = client.subscribe("blob.>")
+        await sub.ready()
+        big = b"x" * (f.MAX_FRAME - 1024)
+        for i in range(100):
+            client.publish_nowait("blob.small", b"y" * 1000)
+        client.publish_nowait("blob.big", big)
+        with pytest.raises(BusError, match="limit"):
+            client.publish_nowait("blob.big", big + b"x" * 2048)
+        got = [await sub.get(5) for _ in range(101)]
+        assert got[-1].data == big and all(m.topic == "blob.small" for m in got[:100])
+        assert await client.peers() == [("big", 0)], "the connection survived"
+        await client.close()
         await broker.close()
 
     run(body())
