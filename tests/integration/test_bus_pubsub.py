@@ -232,7 +232,7 @@ def test_large_message_after_small_ones_fits_frames(tmp_path: Path) -> None:
         sub = client.subscribe("blob.>")
         await sub.ready()
         big = b"x" * (f.MAX_FRAME - 1024)
-        for i in range(100):
+        for _ in range(100):
             client.publish_nowait("blob.small", b"y" * 1000)
         client.publish_nowait("blob.big", big)
         with pytest.raises(BusError, match="limit"):
