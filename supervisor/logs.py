@@ -42,19 +42,29 @@ class RotatingLog:
         self._size = f.tell()
         return f
 
-    def write_lines(self, data: bytes, tag: bytes = b"") -> None:
-        """Write whole lines (data ends with a newline); tag and timestamp every line if asked."""
+    def write_lines(self, *parts: bytes | memoryview) -> None:
+        """Write whole lines (the parts joined end with a newline) in one writev, without copying them."""
+        self._write(parts)
+
+    def write_tagged(self, data: bytes, tag: bytes) -> None:
+        """Whole lines with `tag` (and the time, if asked) in front of each."""
         prefix = tag
         if self.timestamps:
             prefix = datetime.now().astimezone().isoformat(timespec="milliseconds").encode() + b" " + tag
         if prefix:
             data = prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        self._write((data,))
+
+    def _write(self, parts: tuple[bytes | memoryview, ...]) -> None:
+        size = sum(len(p) for p in parts)
         try:
-            self._file.write(data)
+            done = os.writev(self._file.fileno(), parts)
+            if done < size:
+                self._file.write(b"".join(bytes(p) for p in parts)[done:])
         except OSError:
             self.errors += 1
             return
-        self._size += len(data)
+        self._size += size
         if self._size >= self.max_bytes:
             self.rotate()
 
@@ -82,24 +92,30 @@ class LineSplitter:
         self._tail = b""
 
     def feed(self, data: bytes) -> None:
-        if self._tail:
-            data = self._tail + data
-            self._tail = b""
         end = data.rfind(b"\n") + 1
-        if end == len(data):
-            self.log.write_lines(data, self.tag)
+        if not end:
+            self._tail += data
+            if len(self._tail) > MAX_LINE:
+                self._emit(self._tail + b"\n")
+                self._tail = b""
             return
-        if end:
-            self.log.write_lines(data[:end], self.tag)
+        head = memoryview(data)[:end] if end < len(data) else data
+        if self.tag or self.log.timestamps:
+            self._emit(self._tail + bytes(head))
+        else:
+            self.log.write_lines(self._tail, head)
         self._tail = data[end:]
-        if len(self._tail) > MAX_LINE:
-            self.log.write_lines(self._tail + b"\n", self.tag)
-            self._tail = b""
+
+    def _emit(self, lines: bytes) -> None:
+        if self.tag or self.log.timestamps:
+            self.log.write_tagged(lines, self.tag)
+        else:
+            self.log.write_lines(lines)
 
     def close(self) -> None:
         """Keep a partial last line: written with a newline added."""
         if self._tail:
-            self.log.write_lines(self._tail + b"\n", self.tag)
+            self._emit(self._tail + b"\n")
             self._tail = b""
 
 
