@@ -14,6 +14,7 @@ import tomli_w
 
 from .config_base import Command, LogConfig, Struct
 from .errors import ConfigError, ConfigErrors
+from .logs import log_name
 from .schedule import Cron
 from .task_config import TaskConfig, parse_tasks
 from .tables import convert_table, describe, did_you_mean
@@ -194,11 +195,29 @@ def loads(data: bytes | str, file: str) -> Procfile:
                     errors.append(ConfigError(file, f"{key}.env_file", f"cannot read {env_path}: {e}"))
     _check_dependencies(file, bots_raw, errors)
     tasks = parse_tasks(raw.get("tasks", {}), file, errors, set(bots_raw))
+    _check_log_names(file, bots, tasks, errors)
     if errors:
         raise ConfigErrors(errors)
     if not bots:
         raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
     return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, env_files=env_files)
+
+
+def _check_log_names(file: str, bots: dict[str, BotConfig], tasks: dict[str, Any], errors: list[ConfigError]) -> None:
+    """Two writers must never share a log file: `x` with 2 instances and a bot `x-1`, or a bot named `supervisor`."""
+    owners: dict[str, str] = {"supervisor.log": "the master's own log"}
+    for name, bot in bots.items():
+        for k in range(bot.instances):
+            owners.setdefault(log_name(name, k, bot.instances), f"bots.{name}")
+    for name, bot in bots.items():
+        for k in range(bot.instances):
+            owner = owners[log_name(name, k, bot.instances)]
+            if owner != f"bots.{name}":
+                errors.append(ConfigError(file, f"bots.{name}", f"its log file {log_name(name, k, bot.instances)} would be shared with {owner}; rename the bot"))
+                break
+    for name in tasks:
+        if f"{name}.log" in owners:
+            errors.append(ConfigError(file, f"tasks.{name}", f"its log file {name}.log would be shared with {owners[name + '.log']}; rename the task"))
 
 
 def _missing(file: str, key: str, path: Path, errors: list[ConfigError]) -> dict[str, str]:

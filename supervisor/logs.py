@@ -7,6 +7,7 @@ between the two streams, and stderr lines carry the prefix `[stderr] `.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime
 from pathlib import Path
@@ -61,8 +62,11 @@ class RotatingLog:
             done = os.writev(self._file.fileno(), parts)
             if done < size:
                 self._file.write(b"".join(bytes(p) for p in parts)[done:])
-        except OSError:
+        except OSError as e:
             self.errors += 1
+            if self.errors == 1 or self.errors % 1000 == 0:
+                logging.getLogger("supctl").error("cannot write %s: %s (%d writes failed so far; the bot keeps running)",
+                                                  self.path, e.strerror or e, self.errors)
             return
         self._size += size
         if self._size >= self.max_bytes:

@@ -243,3 +243,22 @@ def test_dumps_round_trips():
     p = config.loads(b'[bots.a]\ncmd = ["x", "y"]\nenv = { K = "v" }\n', "p.toml")
     again = config.loads(config.dumps(p).encode(), "p.toml")
     assert again.bots == p.bots and again.supervisor == p.supervisor
+
+
+def test_two_writers_never_share_a_log_file():
+    errs = errors_of('[bots.supervisor]\ncmd = "true"\n[bots.x]\ncmd = "true"\ninstances = 2\n[bots.x-1]\ncmd = "true"\n'
+                     '[tasks.x-0]\ncmd = "true"\nevery = "1m"\n')
+    assert [(e.key, e.message.split(";")[0]) for e in errs] == [
+        ("bots.supervisor", "its log file supervisor.log would be shared with the master's own log"),
+        ("bots.x-1", "its log file x-1.log would be shared with bots.x"),
+        ("tasks.x-0", "its log file x-0.log would be shared with bots.x"),
+    ]
+
+
+def test_tasks_need_exactly_one_schedule_and_valid_values():
+    errs = errors_of('[bots.a]\ncmd = "true"\nrestart_cron = "0 4 * *"\n'
+                     '[tasks.both]\ncmd = "true"\ncron = "0 4 * * *"\nevery = "1m"\n'
+                     '[tasks.bad]\ncmd = "true"\nevery = "soon"\ntimeot = "1s"\n')
+    keys = {e.key for e in errs}
+    assert keys == {"bots.a.restart_cron", "tasks.both", "tasks.bad.timeot"}
+    assert any("did you mean 'timeout'" in e.message for e in errs)
