@@ -8,12 +8,29 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
 
-from . import paths
-from .control import (Action, ActionReply, Client, Error, NoMaster, Reload, ReloadReply, RunReply, RunTask, Shutdown,
-                      SignalRequest, StatusReply, StatusRequest, TasksReply, TasksRequest, HealthReply, HealthRequest)
-from .errors import ConfigError, ConfigErrors, ControlError
+def _import_msgspec_lean() -> None:
+    """msgspec imports typing_extensions (and with it inspect and ast) only for type-hint helpers that our
+    Structs never need; hiding it while msgspec loads takes ~10 ms off every `supctl` call. Later imports of
+    typing_extensions (by other libraries) work as usual."""
+    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
+        return
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]
+    try:
+        import msgspec  # noqa: F401
+    finally:
+        del sys.modules["typing_extensions"]
+
+
+_import_msgspec_lean()
+
+import msgspec  # noqa: E402
+
+from . import paths  # noqa: E402
+from .control import (Action, ActionReply, Client, Error, HealthReply, HealthRequest, NoMaster, Reload,  # noqa: E402
+                      ReloadReply, RunReply, RunTask, Shutdown, SignalRequest, StatusReply, StatusRequest, TasksReply,
+                      TasksRequest)
+from .errors import ConfigError, ConfigErrors, ControlError  # noqa: E402
 
 DEFAULT_PROCFILE = "procfile.toml"
 OK, FAILED, USAGE = 0, 1, 2
