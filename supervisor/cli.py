@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 
 def _import_msgspec_lean() -> None:
@@ -48,7 +47,7 @@ def procfile_path(args: argparse.Namespace) -> str:
     return getattr(args, "procfile", None) or args.config or os.environ.get("SUPCTL_PROCFILE") or DEFAULT_PROCFILE
 
 
-def state_dir(args: argparse.Namespace) -> Path:
+def state_dir(args: argparse.Namespace) -> str:
     try:
         return paths.state_dir_of(procfile_path(args))
     except ConfigError as e:
@@ -131,7 +130,7 @@ def start_master(args: argparse.Namespace) -> int:
     except ConfigErrors as e:
         print_config_errors(path, e)
         return FAILED
-    removed = daemon.clean_stale(sdir) if sdir.exists() else []
+    removed = daemon.clean_stale(sdir) if os.path.isdir(sdir) else []
     if removed:
         print(f"removed stale {', '.join(removed)} left by a master that is gone", file=sys.stderr)
     if args.foreground:

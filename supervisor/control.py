@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -176,7 +175,7 @@ class NoMaster(ControlError):
 class Client:
     """Blocking client: one connection, hello first, then request/response pairs."""
 
-    def __init__(self, sock_path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, sock_path: str, timeout: float = 30.0) -> None:
         self.sock_path = sock_path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)

@@ -59,7 +59,7 @@ def write_pidfile(state_dir: Path) -> None:
     write_atomic(paths.pid_file(state_dir), msgspec.json.encode(PidRecord(me, psutil.Process(me).create_time())))
 
 
-def live_master_pid(state_dir: Path) -> int | None:
+def live_master_pid(state_dir: paths.StrPath) -> int | None:
     """The pid in master.pid if that very process (same start time) still runs, else None."""
     import psutil
 
@@ -73,10 +73,10 @@ def live_master_pid(state_dir: Path) -> int | None:
     return None
 
 
-def clean_stale(state_dir: Path) -> list[str]:
+def clean_stale(state_dir: paths.StrPath) -> list[str]:
     """Remove a pidfile and sockets left by a master that no longer runs; returns what was removed."""
     removed = []
-    for path in (paths.pid_file(state_dir), paths.control_socket(state_dir), state_dir / "bus.sock"):
+    for path in (paths.pid_file(state_dir), Path(paths.control_socket(state_dir)), Path(state_dir, "bus.sock")):
         if path.exists() or path.is_symlink():
             path.unlink()
             removed.append(path.name)

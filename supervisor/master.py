@@ -73,7 +73,7 @@ class Master:
         self.bots: dict[str, Bot] = {}
         self.guard = Guard(log)
         self.metrics = Metrics()
-        self.control = ControlServer(paths.control_socket(procfile.state_dir), self, log)
+        self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self, log)
         self._ready = ready
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
