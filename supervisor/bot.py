@@ -12,18 +12,19 @@ from .process import Instance, Launch, Transition
 from .states import State
 
 
-def launch_for(procfile: Procfile, name: str, index: int, base_env: dict[str, str]) -> Launch:
+def launch_for(procfile: Procfile, name: str, index: int, base_env: dict[str, str], extra: dict[str, str]) -> Launch:
     """argv, cwd and environment of one instance (PYTHONUNBUFFERED=1 unless the procfile says otherwise, pm2 #3076)."""
     bot = procfile.bots[name]
     env = {**base_env, "PYTHONUNBUFFERED": "1", **procfile.bot_env(name),
-           "SUPCTL_BOT": name, "SUPCTL_INSTANCE": str(index)}
+           "SUPCTL_BOT": name, "SUPCTL_INSTANCE": str(index), **extra}
     return Launch(argv=bot.argv(), cwd=procfile.bot_cwd(name), env=env)
 
 
 class Bot:
     def __init__(self, name: str, procfile: Procfile, base_env: dict[str, str],
                  on_transition: Callable[[Transition], None], logger: logging.Logger,
-                 guard: Callable[[int, bool], None] | None = None) -> None:
+                 guard: Callable[[int, bool], None] | None = None,
+                 instance_env: Callable[[str, int], dict[str, str]] = lambda bot, k: {}) -> None:
         self.name = name
         self.config: BotConfig = procfile.bots[name]
         self.ready = asyncio.Event()
@@ -32,7 +33,7 @@ class Bot:
         self.instances: list[Instance] = []
         for k in range(self.config.instances):
             log = RotatingLog(logs_dir / log_name(name, k, self.config.instances), logcfg.max_bytes, logcfg.backups, logcfg.timestamps)
-            self.instances.append(Instance(name, k, self.config, launch_for(procfile, name, k, base_env), log,
+            self.instances.append(Instance(name, k, self.config, launch_for(procfile, name, k, base_env, instance_env(name, k)), log,
                                            on_transition, logger, guard=guard))
 
     def update_ready(self) -> None:

@@ -217,6 +217,18 @@ def cmd_health(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_bus(args: argparse.Namespace) -> int:
+    from . import bus_cli
+    from .errors import BusError
+
+    try:
+        return bus_cli.run(args, state_dir(args))
+    except BusError as e:
+        raise CliError(str(e)) from None
+    except KeyboardInterrupt:
+        return OK
+
+
 def cmd_signal(args: argparse.Namespace) -> int:
     reply = ask(args, SignalRequest(signal=args.signal, target=args.target))
     assert isinstance(reply, ActionReply)
@@ -302,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs = verb("logs", cmd_logs, "show (and follow) bot logs", "[NAME[:k]]")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=20)
+    from .bus_cli import add_parser as add_bus_parser
+
+    add_bus_parser(sub, [common]).set_defaults(func=cmd_bus)
     verb("reload", cmd_reload, "re-read the procfile; touch only bots whose config changed")
     verb("shutdown", cmd_shutdown, "stop every bot, then the master")
     return p
@@ -316,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"supctl: {e}", file=sys.stderr)
         return e.code
+    except BrokenPipeError:  # `supctl bus sub ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -18,11 +18,12 @@ from . import config, paths
 from .bot import Bot
 from .config import Procfile
 from .automation import Automations
+from .bus import Broker
 from .control import (Action, ActionReply, Error, Frame, HealthEntry, HealthReply, HealthRequest, HealthRow, Reload,
                       ReloadReply, Response, RunReply, RunTask, Shutdown, SignalRequest, StatusReply, StatusRequest,
                       TasksReply, TasksRequest)
 from .control_server import ControlServer
-from .daemon import MasterStatus, write_pidfile, write_status
+from .daemon import MasterStatus, write_atomic, write_pidfile, write_status
 from .errors import ConfigErrors
 from .events import events_for
 from .guard import Guard
@@ -62,6 +63,18 @@ def make_state_dir(path: Path) -> None:
         os.chmod(d, 0o700)
 
 
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What every bot inherits: our environment minus systemd's notify variables, and, when supctl runs from a
+    virtualenv, that venv's bin first on PATH (as `activate` would), so `python3` in a cmd can import supervisor.bus."""
+    env = {k: v for k, v in environ.items() if k not in SYSTEMD_ENV_VARS}
+    if sys.prefix != sys.base_prefix:
+        bindir = os.path.dirname(sys.executable)
+        path = env.get("PATH", os.defpath).split(os.pathsep)
+        if path[0] != bindir:
+            env["PATH"] = os.pathsep.join([bindir, *path])
+    return env
+
+
 class Master:
     def __init__(self, procfile: Procfile, plugins: PluginSetup, ready: Callable[[], None] | None = None) -> None:
         self.procfile = procfile
@@ -69,6 +82,7 @@ class Master:
         self.health = HealthBoard()
         self.hooks = HookRunner(plugins.hooks)
         self._blocked: dict[str, str] = {}
+        self.bus = Broker(procfile.state_dir / "bus.sock")
         self.procfile_path = procfile.file
         self.bots: dict[str, Bot] = {}
         self.guard = Guard(log)
@@ -78,7 +92,7 @@ class Master:
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
         self._starters: dict[str, asyncio.Task[None]] = {}
-        self._base_env = {k: v for k, v in os.environ.items() if k not in SYSTEMD_ENV_VARS}
+        self._base_env = child_env(os.environ)
         self._started_at = time.time()
         self._reloading = asyncio.Lock()
         self.automations = Automations(log)
@@ -100,8 +114,13 @@ class Master:
             self._tell_systemd()
 
     def _publish(self, event: ProcessEvent) -> None:
-        """Every process event goes to the event hooks (and, with the bus, to supctl.events.<bot>)."""
+        """Every process event goes to the event hooks and to supctl.events.<bot> on the bus."""
         self.hooks.dispatch(event)
+        self.bus.publish(f"supctl.events.{event.bot}", event)
+
+    def _bus_env(self, bot: str, index: int) -> dict[str, str]:
+        """Each instance's address of the bus and its own secret: the broker knows who it is by the token alone."""
+        return {"SUPCTL_BUS": str(self.bus.path), "SUPCTL_BUS_TOKEN": self.bus.issue_token(bot, index)}
 
     def _on_health(self, inst: Instance, state: str, reason: str) -> None:
         log.info("%s health %s: %s", inst.name, state, reason)
@@ -130,6 +149,8 @@ class Master:
                  len(self.procfile.bots), sum(b.instances for b in self.procfile.bots.values()))
         write_pidfile(self.procfile.state_dir)
         self.guard.start()
+        await self.bus.start()
+        write_atomic(self.procfile.state_dir / "bus.token", self.bus.admin_token().encode())
         await self.control.start()
         self._status("running")
         self.hooks.start()
@@ -174,13 +195,14 @@ class Master:
             self._shutdown.set()
 
     def _add_bot(self, name: str) -> None:
-        self.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard)
+        self.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard,
+                                    instance_env=self._bus_env)
         specs = self.plugins.health.get(name)
         if specs:
             self.health.add(name, [
                 InstanceHealth(inst, specs, InstanceControl(inst, self._restart_instance, self._stop_instance,
                                                             self._restart_dependents, log),
-                               log, lambda: None, self._on_health)
+                               log, lambda: self.bus, self._on_health)
                 for inst in bot.instances])
         self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone, self.restart_bot)
         if bot.config.autostart:
@@ -255,6 +277,8 @@ class Master:
             bot.close_logs()
         await self.hooks.drain(5.0)
         await self.hooks.stop()
+        await self.bus.close()
+        (self.procfile.state_dir / "bus.token").unlink(missing_ok=True)
         self.guard.close()
         paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
         self._status("stopped")
@@ -280,7 +304,10 @@ class Master:
                 await self.health.drop(name)
             await self.stop_bots(p.removed + p.changed, "removed or changed by reload")
             for name in p.removed + p.changed:
-                self.bots.pop(name).close_logs()
+                gone = self.bots.pop(name)
+                gone.close_logs()
+                for inst in gone.instances:
+                    self.bus.revoke_token(name, inst.index)
             self.procfile, self.plugins = new, plugins
             self.bots = {n: self.bots[n] for n in new.start_order() if n in self.bots}
             for name in p.added + p.changed:
@@ -321,7 +348,11 @@ class Master:
             return Error(message=selected)
         if isinstance(request, StatusRequest):
             rows = instance_rows(selected, self.metrics)
+            bus = self.bus.stats()
             for row, inst in zip(rows, selected):
+                stats = bus.get((inst.bot, inst.index))
+                if stats is not None and (stats.connected or stats.msgs_in or stats.msgs_out):
+                    row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
                 row.health = self._blocked.get(inst.bot) if inst.state == State.STOPPED else None
                 row.health = row.health or self.health.describe(inst)
             return StatusReply(instances=rows)

@@ -39,6 +39,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 STATUS_HEADERS = ("BOT", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM", "LAST EXIT")
+EXTRA_HEADERS = {"health": "HEALTH", "bus": "BUS IN/OUT/DROP"}
 
 
 def status_table(rows: list[InstanceStatus]) -> str:
@@ -49,7 +50,7 @@ def status_table(rows: list[InstanceStatus]) -> str:
          *(getattr(r, h) or "-" for h in extra)]
         for r in rows
     ]
-    return table([*STATUS_HEADERS, *(h.upper() for h in extra)], cells)
+    return table([*STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)
 
 
 def prefix(name: str, index: int, colour: bool) -> str:

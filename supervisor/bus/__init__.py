@@ -8,11 +8,12 @@ from supervisor.bus.broker import Broker
 from supervisor.bus.client import ENV_PATH, ENV_TOKEN, Client, connect
 from supervisor.bus.frames import MAX_FRAME, PROTOCOL_VERSION, BusStats, Presence
 from supervisor.bus.subscription import BusTimeout, Message, Subscription
+from supervisor.errors import BusError
 
 ENV_BOT = "SUPCTL_BOT"
 ENV_INSTANCE = "SUPCTL_INSTANCE"
 
 __all__ = [
-    "Broker", "BusStats", "BusTimeout", "Client", "ENV_BOT", "ENV_INSTANCE", "ENV_PATH", "ENV_TOKEN",
+    "Broker", "BusError", "BusStats", "BusTimeout", "Client", "ENV_BOT", "ENV_INSTANCE", "ENV_PATH", "ENV_TOKEN",
     "MAX_FRAME", "Message", "PROTOCOL_VERSION", "Presence", "Subscription", "connect",
 ]

@@ -16,6 +16,7 @@ import re
 import secrets
 import socket
 import stat
+import time
 
 import msgspec
 from msgspec import Raw
@@ -69,6 +70,8 @@ class Broker:
         self._flushing = False
         self._admin = secrets.token_urlsafe(32)
         self._tokens[self._admin] = ADMIN
+        self._watched: set[tuple[str, str]] = set()
+        self._last_publish: dict[tuple[str, str], float] = {}
 
     async def start(self) -> None:
         if len(os.fsencode(self.path)) > 100:
@@ -133,6 +136,14 @@ class Broker:
         check_topic(topic)
         self._route(ADMIN, [f.Msg(topic, Raw(self.encoder.encode(obj)), retain)])
 
+    def last_publish_time(self, bot: str, topic: str) -> float | None:
+        """time.monotonic() of `bot`'s last publish on `topic` since someone first asked (the bus_heartbeat check).
+
+        Only asked-for pairs are tracked, so routing pays one empty-set test per message otherwise."""
+        key = (bot, topic)
+        self._watched.add(key)
+        return self._last_publish.get(key)
+
     def stats(self) -> dict[tuple[str, int], f.BusStats]:
         out = {key: msgspec.structs.replace(s) for key, s in self._stats.items()}
         for conn in self.conns:
@@ -177,7 +188,10 @@ class Broker:
         groups: dict[int, tuple[tuple[Connection, ...], list[f.Msg]]] = {}
         last: tuple[Connection, ...] | None = None
         batch: list[f.Msg] = []
+        watched = self._watched
         for msg in items:
+            if watched and (sender[0], msg.topic) in watched:
+                self._last_publish[(sender[0], msg.topic)] = time.monotonic()
             subs = cached(msg.topic)
             if subs is None:
                 subs = self._resolve(sender, msg.topic)
