@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from .logs import log_name
 from .schedule import Cron
 from .task_config import TaskConfig, parse_tasks
 from .tables import convert_table, describe, did_you_mean
-from .units import parse_duration, parse_size
+from .units import parse_duration
 
 
 class BackoffConfig(Struct):

@@ -25,6 +25,7 @@ from .control import (Action, ActionReply, Error, Frame, HealthEntry, HealthRepl
 from .control_server import ControlServer
 from .daemon import MasterStatus, write_atomic, write_pidfile, write_status
 from .errors import ConfigErrors
+from .fleet import Fleet
 from .events import events_for
 from .guard import Guard
 from .health_target import HealthBoard, InstanceControl, InstanceHealth
@@ -80,18 +81,16 @@ class Master:
         self.procfile = procfile
         self.plugins = plugins
         self.health = HealthBoard()
+        self.fleet = Fleet(self.health, log)
         self.hooks = HookRunner(plugins.hooks)
-        self._blocked: dict[str, str] = {}
         self.bus = Broker(procfile.state_dir / "bus.sock")
         self.procfile_path = procfile.file
-        self.bots: dict[str, Bot] = {}
         self.guard = Guard(log)
         self.metrics = Metrics()
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self, log)
         self._ready = ready
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._starters: dict[str, asyncio.Task[None]] = {}
         self._base_env = child_env(os.environ)
         self._started_at = time.time()
         self._reloading = asyncio.Lock()
@@ -105,7 +104,7 @@ class Master:
                                                            procfile=self.procfile.file, last_error=error))
 
     def _on_transition(self, t: Transition) -> None:
-        bot = self.bots.get(t.bot)
+        bot = self.fleet.bots.get(t.bot)
         if bot is not None:
             bot.update_ready()
             for event in events_for(t, bot.instances[t.instance]):
@@ -130,10 +129,11 @@ class Master:
     def _tell_systemd(self) -> None:
         """STATUS= with counts on every transition; READY=1 once every autostart bot is RUNNING or FATAL."""
         counts: dict[str, int] = {}
-        for inst in (i for b in self.bots.values() for i in b.instances):
+        for inst in self.fleet.instances():
             counts[inst.state.value] = counts.get(inst.state.value, 0) + 1
         text = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-        settled = all(i.state in (State.RUNNING, State.FATAL) for b in self.bots.values() if b.config.autostart for i in b.instances)
+        settled = all(i.state in (State.RUNNING, State.FATAL) for b in self.fleet.bots.values() if b.config.autostart
+                      for i in b.instances)
         if settled and not self._systemd_ready:
             self._systemd_ready = True
             self.notifier.ready(text)
@@ -195,75 +195,19 @@ class Master:
             self._shutdown.set()
 
     def _add_bot(self, name: str) -> None:
-        self.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard,
+        self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard,
                                     instance_env=self._bus_env)
         specs = self.plugins.health.get(name)
         if specs:
             self.health.add(name, [
-                InstanceHealth(inst, specs, InstanceControl(inst, self._restart_instance, self._stop_instance,
-                                                            self._restart_dependents, log),
+                InstanceHealth(inst, specs, InstanceControl(inst, self.fleet.restart_instance, self.fleet.stop_instance,
+                                                            self.fleet.restart_dependents, log),
                                log, lambda: self.bus, self._on_health)
                 for inst in bot.instances])
-        self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone, self.restart_bot)
+        self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone,
+                                 self.fleet.restart_bot)
         if bot.config.autostart:
-            self.start_bot(name)
-
-    async def _restart_instance(self, inst: Instance, reason: str) -> None:
-        log.info("%s: restarting (%s)", inst.name, reason)
-        await self._act("restart", inst.name, [inst])
-
-    async def _stop_instance(self, inst: Instance, reason: str) -> None:
-        await inst.stop(reason)
-
-    async def _restart_dependents(self, name: str, reason: str) -> None:
-        for dependent in [n for n, b in self.bots.items() if name in b.config.depends_on]:
-            await self.restart_bot(dependent, reason)
-
-    async def restart_bot(self, name: str, reason: str) -> None:
-        log.info("%s: restarting (%s)", name, reason)
-        await self._act("restart", name, self.bots[name].instances)
-
-    def start_bot(self, name: str, reason: str = "autostart") -> None:
-        """Start once every dependency is ready; waits in the background so the caller never blocks."""
-        starter = self._starters.get(name)
-        if starter is None or starter.done():
-            self._starters[name] = asyncio.get_running_loop().create_task(self._start_when_ready(name, reason))
-
-    async def _start_when_ready(self, name: str, reason: str) -> None:
-        bot = self.bots[name]
-        waiting = [d for d in bot.config.depends_on if not self.bots[d].ready.is_set()]
-        if waiting:
-            log.info("%s: waiting for %s to be RUNNING", name, ", ".join(waiting))
-            await asyncio.gather(*(self.bots[d].ready.wait() for d in waiting))
-        checked = [d for d in bot.config.depends_on if self.health.has_checks(d)]
-        if checked:
-            timeout = bot.instances[0].timing.start_timeout
-            log.info("%s: waiting for %s to pass health checks (start_timeout %s)", name, ", ".join(checked), bot.config.start_timeout)
-            healthy = await asyncio.gather(*(self.health.wait_healthy(d, timeout) for d in checked))
-            failed = [d for d, ok in zip(checked, healthy) if not ok]
-            if failed:
-                self._blocked[name] = f"not started: {', '.join(failed)} not healthy within start_timeout {bot.config.start_timeout}"
-                log.error("%s %s", name, self._blocked[name])
-                return
-        self._blocked.pop(name, None)
-        bot.start(reason)
-
-    async def stop_bots(self, names: list[str], reason: str) -> None:
-        """Stop in reverse dependency order: a bot stops only after every bot depending on it has."""
-        loop = asyncio.get_running_loop()
-        done: dict[str, asyncio.Future[None]] = {n: loop.create_future() for n in names}
-
-        async def stop_one(name: str) -> None:
-            dependents = [n for n in names if name in self.bots[n].config.depends_on]
-            await asyncio.gather(*(done[d] for d in dependents))
-            starter = self._starters.pop(name, None)
-            if starter is not None:
-                starter.cancel()
-            log.info("stopping %s (%s)", name, reason)
-            await self.bots[name].stop(reason)
-            done[name].set_result(None)
-
-        await asyncio.gather(*(stop_one(n) for n in names))
+            self.fleet.start_bot(name)
 
     async def shutdown(self) -> None:
         self._status("stopping")
@@ -271,9 +215,9 @@ class Master:
         await self.automations.close()
         await self.health.close()
         await self._stop_tasks(list(self.tasks))
-        log.info("shutdown: stopping %d bots in reverse dependency order", len(self.bots))
-        await self.stop_bots(list(self.bots), "master shutdown")
-        for bot in self.bots.values():
+        log.info("shutdown: stopping %d bots in reverse dependency order", len(self.fleet.bots))
+        await self.fleet.stop_bots(list(self.fleet.bots), "master shutdown")
+        for bot in self.fleet.bots.values():
             bot.close_logs()
         await self.hooks.drain(5.0)
         await self.hooks.stop()
@@ -302,32 +246,18 @@ class Master:
             for name in p.removed + p.changed:
                 await self.automations.cancel(name)
                 await self.health.drop(name)
-            await self.stop_bots(p.removed + p.changed, "removed or changed by reload")
+            await self.fleet.stop_bots(p.removed + p.changed, "removed or changed by reload")
             for name in p.removed + p.changed:
-                gone = self.bots.pop(name)
+                gone = self.fleet.bots.pop(name)
                 gone.close_logs()
                 for inst in gone.instances:
                     self.bus.revoke_token(name, inst.index)
             self.procfile, self.plugins = new, plugins
-            self.bots = {n: self.bots[n] for n in new.start_order() if n in self.bots}
+            self.fleet.bots = {n: self.fleet.bots[n] for n in new.start_order() if n in self.fleet.bots}
             for name in p.added + p.changed:
                 self._add_bot(name)
             self._start_tasks([n for n in new.tasks if n not in self.tasks])
             return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept)
-
-    def _select(self, target: str | None) -> list[Instance] | str:
-        """Instances named by `all`, `NAME` or `NAME:k`; a message when nothing matches."""
-        if target in (None, "all"):
-            return [i for b in self.bots.values() for i in b.instances]
-        name, _, k = target.partition(":")
-        bot = self.bots.get(name)
-        if bot is None:
-            return f"no bot named {name!r}; bots: {', '.join(self.bots) or 'none'}"
-        if not k:
-            return list(bot.instances)
-        if not k.isdigit() or int(k) >= len(bot.instances):
-            return f"{name} has instances 0..{len(bot.instances) - 1}, not {k!r}"
-        return [bot.instances[int(k)]]
 
     async def handle(self, request: Frame) -> Response:
         if isinstance(request, Reload):
@@ -343,7 +273,7 @@ class Master:
         if isinstance(request, HealthRequest):
             return self._health_reply(request.target)
         target = getattr(request, "target", None)
-        selected = self._select(target)
+        selected = self.fleet.select(target)
         if isinstance(selected, str):
             return Error(message=selected)
         if isinstance(request, StatusRequest):
@@ -353,7 +283,7 @@ class Master:
                 stats = bus.get((inst.bot, inst.index))
                 if stats is not None and (stats.connected or stats.msgs_in or stats.msgs_out):
                     row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
-                row.health = self._blocked.get(inst.bot) if inst.state == State.STOPPED else None
+                row.health = self.fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
                 row.health = row.health or self.health.describe(inst)
             return StatusReply(instances=rows)
         if isinstance(request, SignalRequest):
@@ -364,11 +294,11 @@ class Master:
             sent = [i.name for i in selected if i.send_signal(sig)]
             return ActionReply(message=f"sent {sig.name} to {len(sent)} instance(s)", affected=sent, ok=bool(sent))
         if isinstance(request, Action):
-            return await self._act(request.verb, target, selected)
+            return await self.fleet.act(request.verb, target, selected)
         return Error(message=f"unsupported request {type(request).__name__}")
 
     def _health_reply(self, target: str) -> Response:
-        selected = self._select(target)
+        selected = self.fleet.select(target)
         if isinstance(selected, str):
             return Error(message=selected)
         rows = []
@@ -387,38 +317,6 @@ class Master:
         if run is None:
             return Error(message=f"task {name} is still running and overlap = false; skipped")
         return RunReply(name=name, run=run_row(run))
-
-    async def _act(self, verb: str, target: str | None, selected: list[Instance]) -> Response:
-        whole_bots = target is not None and ":" not in target
-        names = list(self.bots) if target == "all" else [target] if whole_bots else []
-        if verb in ("stop", "restart"):
-            if names:
-                await self.stop_bots(names, f"{verb} requested")
-            else:
-                await asyncio.gather(*(i.stop(f"{verb} requested") for i in selected))
-        if verb in ("start", "restart"):
-            for inst in selected:
-                if inst.state in (State.STOPPED, State.EXITED, State.FATAL) and not names:
-                    inst.start(f"{verb} requested")
-            for name in names:
-                self.start_bot(name, f"{verb} requested")
-            await self._settle(selected, [self._starters[n] for n in names])
-        ok = all(i.state == (State.STOPPED if verb == "stop" else State.RUNNING) or (verb == "stop" and i.state in (State.EXITED, State.FATAL)) for i in selected)
-        return ActionReply(message=", ".join(f"{i.name} {i.state.value}" for i in selected), affected=[i.name for i in selected], ok=ok)
-
-    async def _settle(self, selected: list[Instance], starters: list[asyncio.Task[None]]) -> None:
-        """Wait (bounded) until dependencies let the bots start and the instances are RUNNING or failed for good."""
-        bound = max((i.timing.start_grace for i in selected), default=0.0) * 2 + 5.0
-
-        async def settled() -> None:
-            await asyncio.gather(*(asyncio.shield(t) for t in starters), return_exceptions=True)
-            await asyncio.gather(*(i.wait_settled() for i in selected))
-
-        try:
-            await asyncio.wait_for(settled(), bound)
-        except TimeoutError:
-            pass
-
 
 def run_foreground(procfile: Procfile, plugins: PluginSetup) -> int:
     """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""
