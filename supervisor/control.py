@@ -133,10 +133,10 @@ class RunReply(Frame):
     run: TaskRunRow
 
 
-class HealthEntry(msgspec.Struct, kw_only=True):
-    """One check result or recovery, as `supctl health` shows it."""
+class HealthEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One check result or the recovery it triggered: kept by the health runner, shown by `supctl health`."""
 
-    kind: str
+    kind: Literal["check", "recovery"]
     index: int
     name: str
     ok: bool

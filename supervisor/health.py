@@ -16,7 +16,15 @@ from typing import Literal, Protocol
 import msgspec
 
 from .contain import Guarded, describe
-from .plugin import BotControl, CheckContext, HealthCheck, Recovery, RecoveryContext, Result
+from .control import HealthEntry
+from .plugin import (
+    BotControl,
+    CheckContext,
+    HealthCheck,
+    Recovery,
+    RecoveryContext,
+    Result,
+)
 from .plugin_specs import HealthSpec
 from .states import State
 
@@ -39,18 +47,6 @@ class InstanceTarget(Protocol):
     def on_result(self, index: int, result: Result, when: float) -> None:
         """Told after each check of spec `index` (wall-clock `when`); read runner.status() for the aggregate."""
         ...
-
-
-class HealthRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One entry of `supctl health NAME`: a check result or a recovery it triggered."""
-
-    kind: Literal["check", "recovery"]
-    index: int
-    name: str
-    ok: bool
-    reason: str
-    time: float
-    duration: float
 
 
 class CheckStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,7 +87,7 @@ class HealthRunner:
         self._slots = [_Slot(s) for s in specs]
         self._target = target
         self._clock = clock
-        self._history: collections.deque[HealthRecord] = collections.deque(maxlen=history)
+        self._history: collections.deque[HealthEntry] = collections.deque(maxlen=history)
         self._tasks: list[asyncio.Task[None]] = []
         self._recovering: asyncio.Task[None] | None = None
         self._healthy = asyncio.Event()
@@ -144,7 +140,7 @@ class HealthRunner:
             return HealthStatus(state="unknown", reason=f"waiting for {', '.join(waiting)}", checks=checks)
         return HealthStatus(state="healthy", reason="all checks pass" if checks else "no checks", checks=checks)
 
-    def history(self) -> list[HealthRecord]:
+    def history(self) -> list[HealthEntry]:
         """The last results and recoveries, oldest first."""
         return list(self._history)
 
@@ -180,7 +176,7 @@ class HealthRunner:
         when = self._clock()
         slot.result, slot.when = result, when
         slot.streak = 0 if result.healthy else slot.streak + 1
-        self._history.append(HealthRecord(kind="check", index=spec.index, name=spec.check, ok=result.healthy,
+        self._history.append(HealthEntry(kind="check", index=spec.index, name=spec.check, ok=result.healthy,
                                           reason=result.reason, time=when, duration=time.monotonic() - started))
         self._update()
         try:
@@ -212,7 +208,7 @@ class HealthRunner:
         except Exception as e:  # noqa: BLE001 -- reported in history and the log
             ok, reason = False, f"{describe(e)} (while handling: {failure})"
             ctx.logger.error("recovery %s for %s:%d failed: %s", spec.label, ctx.bot, ctx.instance, describe(e))
-        self._history.append(HealthRecord(kind="recovery", index=slot.spec.index, name=spec.label, ok=ok,
+        self._history.append(HealthEntry(kind="recovery", index=slot.spec.index, name=spec.label, ok=ok,
                                           reason=reason, time=self._clock(), duration=time.monotonic() - started))
         if self._stopped:
             await self._close_recoveries()

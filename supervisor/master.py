@@ -12,27 +12,41 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import msgspec
-
-from . import config, paths
-from .bot import Bot
-from .config import Procfile
+from . import config, paths, plugin_setup
 from .automation import Automations
+from .bot import Bot
 from .bus import Broker
-from .control import (Action, ActionReply, Error, Frame, HealthEntry, HealthReply, HealthRequest, HealthRow, Reload,
-                      ReloadReply, Response, RunReply, RunTask, Shutdown, SignalRequest, StatusReply, StatusRequest,
-                      TasksReply, TasksRequest)
+from .config import Procfile
+from .control import (
+    Action,
+    ActionReply,
+    Error,
+    Frame,
+    HealthReply,
+    HealthRequest,
+    HealthRow,
+    Reload,
+    ReloadReply,
+    Response,
+    RunReply,
+    RunTask,
+    Shutdown,
+    SignalRequest,
+    StatusReply,
+    StatusRequest,
+    TasksReply,
+    TasksRequest,
+)
 from .control_server import ControlServer
 from .daemon import MasterStatus, write_atomic, write_pidfile, write_status
 from .errors import ConfigErrors
-from .fleet import Fleet
 from .events import events_for
+from .fleet import Fleet
 from .guard import Guard
 from .health_target import HealthBoard, InstanceControl, InstanceHealth
 from .hooks import HookRunner
 from .plugin import ProcessEvent
 from .plugin_setup import PluginSetup
-from . import plugin_setup
 from .process import Instance, Transition
 from .reload import plan
 from .states import State
@@ -304,7 +318,7 @@ class Master:
         rows = []
         for inst in selected:
             checks = self.health.of(inst)
-            records = [HealthEntry(**msgspec.structs.asdict(r)) for r in checks.runner.history()] if checks else []
+            records = checks.runner.history() if checks else []
             rows.append(HealthRow(bot=inst.bot, instance=inst.index, summary=self.health.describe(inst) or "no health checks",
                                   records=records))
         return HealthReply(instances=rows)

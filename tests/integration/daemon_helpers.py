@@ -8,27 +8,19 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
+from harness import wait_until
 
 SUPCTL = [sys.executable, "-m", "supervisor.cli"]
 SLEEPER = "import time\nwhile True: time.sleep(1)"
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Re-check `predicate` until it holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    return wait_until(predicate, timeout, what)
 
 
 class Daemon:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +107,14 @@ class Master:
         self.ps = psutil.Process(self.proc.pid)
         self.wait_line(r"master pid \d+ starting procfile")
         return self
+
+    def env(self) -> dict[str, str]:
+        """The environment a `supctl` verb needs to find this master."""
+        return {**os.environ, "SUPCTL_PROCFILE": str(self.procfile)}
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run one `supctl` verb against this master and capture its output."""
+        return subprocess.run([*SUPCTL, *args], env=self.env(), capture_output=True, text=True, timeout=timeout)
 
     @property
     def pid(self) -> int:

@@ -3,19 +3,15 @@ procfile reload on change, and a master that is killed and started again."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-
-from harness import SUPCTL, Master, bot, wait_until
+from harness import bot
 
 
 def notify_socket(tmp_path: Path) -> socket.socket:
@@ -77,12 +73,11 @@ def test_tasks_every_overlap_timeout_and_run_now(master) -> None:
     assert "tick tick" in m.text(m.logs / "tick.log")
     m.wait_line(r"task slow: run due at .* skipped, the previous run is still going")
     m.wait_line(r"task slow: timeout \(still running after 1s\)")
-    env = {**os.environ, "SUPCTL_PROCFILE": str(m.procfile)}
-    ran = subprocess.run([*SUPCTL, "run", "tick"], env=env, capture_output=True, text=True, timeout=30)
+    ran = m.ctl("run", "tick")
     assert ran.returncode == 0 and "tick: exited, exit code 0" in ran.stdout
-    table = subprocess.run([*SUPCTL, "status", "--tasks"], env=env, capture_output=True, text=True, timeout=30).stdout
+    table = m.ctl("status", "--tasks").stdout
     assert re.search(r"^slow\s+every 200ms\s+\S+\s+[01]\s+[1-9]\d*\s", table, re.M), table
-    missing = subprocess.run([*SUPCTL, "run", "nope"], env=env, capture_output=True, text=True, timeout=30)
+    missing = m.ctl("run", "nope")
     assert missing.returncode == 1 and "no task named 'nope'" in missing.stderr
 
 

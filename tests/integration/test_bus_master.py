@@ -4,15 +4,9 @@ events; `supctl bus` and `supctl status` see it."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 from harness import SUPCTL, Master, bot, wait_until
-
-
-def ctl(m: Master, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SUPCTL_PROCFILE": str(m.procfile)}
-    return subprocess.run([*SUPCTL, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def json_lines(m: Master, name: str) -> list[dict]:
@@ -40,9 +34,9 @@ def test_children_publish_subscribe_and_request(master) -> None:
     assert got[0]["topic"] == "prices.btc" and isinstance(got[0]["data"]["seq"], int)
     replies = wait_until(lambda: [x for x in json_lines(m, "req") if "pong" in x] or None, 15, "a reply at req")
     assert replies[0]["by"] == ["sub", 0] and replies[0]["asker"] == ["req", 0]
-    rows = {r["bot"]: r for r in json.loads(ctl(m, "status", "--json").stdout)}
+    rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)}
     assert rows["pub"]["bus"].startswith("on ") and rows["sub"]["bus"].startswith("on ")
-    peers = ctl(m, "bus", "peers").stdout.split()
+    peers = m.ctl("bus", "peers").stdout.split()
     assert {"pub:0", "sub:0", "req:0"} <= set(peers)
 
 
@@ -50,23 +44,22 @@ def test_restarted_subscriber_gets_the_retained_value_at_once(master) -> None:
     m = master(TRIO)
     wait_until(lambda: json_lines(m, "sub") or None, 15, "first price")
     before = len(json_lines(m, "sub"))
-    assert ctl(m, "restart", "sub").returncode == 0
+    assert m.ctl("restart", "sub").returncode == 0
     after = wait_until(lambda: json_lines(m, "sub")[before:] or None, 15, "a price after the restart")
     assert after[0]["retained"] is True and after[0]["bot"] == "pub"
 
 
 def test_process_events_are_published(master) -> None:
-    m = master(f'''
+    m = master('''
         [supervisor]
         state_dir = "state"
         [bots.crash]
         cmd = ["sh", "-c", "sleep 0.3; exit 3"]
         start_grace = "100ms"
-        backoff = {{ initial = "100ms" }}
-        restart_limit = {{ count = 2, window = "1m" }}
+        backoff = { initial = "100ms" }
+        restart_limit = { count = 2, window = "1m" }
     ''')
-    env = {**os.environ, "SUPCTL_PROCFILE": str(m.procfile)}
-    sub = subprocess.Popen([*SUPCTL, "bus", "sub", "supctl.events.crash"], env=env, stdout=subprocess.PIPE, text=True)
+    sub = subprocess.Popen([*SUPCTL, "bus", "sub", "supctl.events.crash"], env=m.env(), stdout=subprocess.PIPE, text=True)
     try:
         kinds: list[dict] = []
         while not any(e["kind"] == "fatal" for e in kinds):
@@ -84,10 +77,10 @@ def test_process_events_are_published(master) -> None:
 def test_cli_publishes_retained_and_requests(master) -> None:
     m = master(TRIO)
     wait_until(lambda: [x for x in json_lines(m, "req") if "pong" in x] or None, 15, "sub answering")
-    assert ctl(m, "bus", "pub", "prices.eth", '{"seq": -1}', "--retain").returncode == 0
+    assert m.ctl("bus", "pub", "prices.eth", '{"seq": -1}', "--retain").returncode == 0
     seen = wait_until(lambda: [x for x in json_lines(m, "sub") if x["topic"] == "prices.eth"] or None, 15, "eth at sub")
     assert seen[0]["bot"] == "supctl" and seen[0]["data"] == {"seq": -1}
-    reply = ctl(m, "bus", "request", "sub.ping", '"hi"')
+    reply = m.ctl("bus", "request", "sub.ping", '"hi"')
     assert reply.returncode == 0 and json.loads(reply.stdout)["pong"] == "hi"
-    bad = ctl(m, "bus", "pub", "x", "{not json")
+    bad = m.ctl("bus", "pub", "x", "{not json")
     assert bad.returncode == 1 and "must be JSON" in bad.stderr

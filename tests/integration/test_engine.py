@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import signal
 
 import psutil
 import pytest
-
 from harness import bot, toml_argv
 
 pytestmark = pytest.mark.timeout(60)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import textwrap
 from pathlib import Path
 
-from harness import SUPCTL, Master, bot, wait_until
+from harness import SUPCTL, bot, wait_until
 
 PLUGINS = '''
 import asyncio, json, os
@@ -59,11 +58,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ctl(m: Master, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SUPCTL_PROCFILE": str(m.procfile)}
-    return subprocess.run([*SUPCTL, *args], env=env, capture_output=True, text=True, timeout=60)
-
-
 def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
     m = master(f'''
         [supervisor]
@@ -80,7 +74,7 @@ def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
     ''')
     m.wait_line(r"leaker:0: restarting \(memory check failed .*rss \d+MB > max 60MB")
     m.wait_transition("leaker:0", "RUNNING", count=2)
-    report = ctl(m, "health", "leaker")
+    report = m.ctl("health", "leaker")
     assert report.returncode == 0 and "memory" in report.stdout and "FAIL" in report.stdout
 
 
@@ -106,11 +100,11 @@ def test_plugin_that_raises_or_hangs_is_contained(master, tmp_path: Path) -> Non
     m.wait_line(r"app:0 health unhealthy: .*kaboom from the plugin")
 
     def both_failures_reported() -> str | None:
-        out = ctl(m, "health", "app").stdout
+        out = m.ctl("health", "app").stdout
         return out if "kaboom from the plugin" in out and "timed out after 0.2s" in out else None
 
     report = wait_until(both_failures_reported, 15, "both plugin failures in supctl health")
-    status = json.loads(ctl(m, "status", "--json").stdout)
+    status = json.loads(m.ctl("status", "--json").stdout)
     assert status[0]["state"] == "RUNNING" and status[0]["health"].startswith("unhealthy")
     assert "RuntimeError" in str(report)
 
@@ -159,7 +153,7 @@ def test_dependency_never_healthy_leaves_dependent_not_started(master) -> None:
         start_timeout = "1s"
     ''')
     m.wait_line(r"worker not started: api not healthy within start_timeout 1s")
-    rows = {r["bot"]: r for r in json.loads(ctl(m, "status", "--json").stdout)}
+    rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)}
     assert rows["worker"]["state"] == "STOPPED"
     assert rows["worker"]["health"] == "not started: api not healthy within start_timeout 1s"
 

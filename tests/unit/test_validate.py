@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from supervisor.cli import main
 
 GOOD = '[bots.feed]\ncmd = "f"\n[bots.trader]\ncmd = "t"\ninstances = 2\ndepends_on = ["feed"]\n'
