@@ -80,6 +80,9 @@ class HttpServer:
         self.answers = answers
         self.requests: list[bytes] = []
         self.got = asyncio.Event()
+        self.answering = asyncio.Event()
+        """Cleared, the server holds every answer until a test sets it."""
+        self.answering.set()
 
     async def __aenter__(self) -> HttpServer:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -91,6 +94,7 @@ class HttpServer:
         length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
         self.requests.append(await reader.readexactly(length))
         self.got.set()
+        await self.answering.wait()
         status, body = self.answers[min(len(self.requests), len(self.answers)) - 1]
         writer.write(f"HTTP/1.0 {status} X\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
         await writer.drain()
@@ -312,6 +316,7 @@ def test_exec_recovery_gets_bot_environment(registry, tmp_path):
 def test_webhook_retries_in_the_background_until_delivered(registry):
     async def go():
         async with HttpServer([(503, ""), (200, "")]) as server:
+            server.answering.clear()  # the first POST hangs until the recovery is on record
             target = FakeTarget(pid=os.getpid())
             runner = runner_for(registry, target, check="tcp", port=1, failures=1, every="1h",
                                 recover={"name": "webhook", "url": server.url, "retries": 2, "backoff": "50ms"})
@@ -319,14 +324,16 @@ def test_webhook_retries_in_the_background_until_delivered(registry):
             while not any(r.kind == "recovery" for r in runner.history()):
                 await asyncio.sleep(0.01)
             recovered = [r for r in runner.history() if r.kind == "recovery"][0]
+            server.answering.set()
             while len(server.requests) < 2:
                 server.got.clear()
                 await server.got.wait()
             await runner.stop()
             return recovered, server.requests
 
+    # The recovery was on record while the server still held its first answer: recover() did not wait for delivery.
     recovered, requests = run(go())
-    assert recovered.ok and recovered.duration < 0.05  # recover() returned before delivery
+    assert recovered.ok
     event = json.loads(requests[1])
     assert event["bot"] == "api" and event["event"] == "recovery" and event["reason"].startswith("tcp check failed")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import msgspec
 import pytest
@@ -51,16 +50,13 @@ def test_dispatch_is_immediate_and_hooks_are_isolated():
     async def go():
         runner = HookRunner([hook_spec(Hangs), hook_spec(Raises), hook_spec(Records, frozenset({"exited", "fatal"}))])
         runner.start()
-        started = time.monotonic()
-        for kind in ("started", "exited", "backoff", "fatal"):
+        for kind in ("started", "exited", "backoff", "fatal"):  # would never return if a hung hook could block it
             runner.dispatch(ProcessEvent(kind=kind, bot="api", instance=0))  # type: ignore[arg-type]
-        elapsed = time.monotonic() - started
         drained = await runner.drain(5)
         await runner.stop()
-        return elapsed, drained
+        return drained
 
-    elapsed, drained = asyncio.run(go())
-    assert elapsed < 0.05 and drained
+    assert asyncio.run(go())
     assert seen == ["exited", "fatal"]
 
 

@@ -76,7 +76,7 @@ class Blocks(HealthCheck):
 
     def check(self, ctx: CheckContext) -> Result:  # type: ignore[override]
         self.threads.add(threading.get_ident())
-        time.sleep(0.3)
+        time.sleep(1.0)
         return Result.ok("slept")
 
 
@@ -172,7 +172,7 @@ def test_raising_plugin_is_an_unhealthy_result_with_the_exception():
 def test_hanging_plugin_times_out_and_the_loop_keeps_ticking():
     async def go():
         target = FakeTarget(pid=os.getpid())
-        runner = HealthRunner([spec(Hangs, timeout=0.2, every=0.05)], target)
+        runner = HealthRunner([spec(Hangs, timeout=1.0, every=0.05)], target)
         runner.start()
 
         async def first_result():
@@ -183,8 +183,8 @@ def test_hanging_plugin_times_out_and_the_loop_keeps_ticking():
         return target, gap
 
     target, gap = run(go())
-    assert target.results[0][1] == Result.fail("timed out after 0.2s")
-    assert gap < 0.15
+    assert target.results[0][1] == Result.fail("timed out after 1s")
+    assert gap < 0.5  # a loop stalled by the hang would show a gap of a whole second
 
 
 def test_blocking_plugin_runs_in_a_thread_without_stalling_the_loop():
@@ -201,7 +201,7 @@ def test_blocking_plugin_runs_in_a_thread_without_stalling_the_loop():
     healthy, gap = run(go())
     assert healthy
     assert Blocks.threads and threading.get_ident() not in Blocks.threads
-    assert gap < 0.2  # the check slept 0.3s in its thread
+    assert gap < 0.5  # the check slept 1s in its thread; on the loop that would be a 1s gap
 
 
 def test_hung_blocking_plugin_is_not_called_again_until_it_returns():
