@@ -17,7 +17,7 @@ class Fleet:
     def __init__(self, health: HealthBoard, logger: logging.Logger) -> None:
         self.bots: dict[str, Bot] = {}
         self.blocked: dict[str, str] = {}
-        """Why a bot was not started (a dependency never became healthy), for `supctl status`."""
+        """Why a bot is not started (yet): what it waits for, or the dependency that never became healthy."""
         self.health = health
         self._log = logger
         self._starters: dict[str, asyncio.Task[None]] = {}
@@ -50,12 +50,14 @@ class Fleet:
         bot = self.bots[name]
         waiting = [d for d in bot.config.depends_on if not self.bots[d].ready.is_set()]
         if waiting:
-            self._log.info("%s: waiting for %s to be RUNNING", name, ", ".join(waiting))
+            self.blocked[name] = f"waiting for {', '.join(waiting)} to be RUNNING"
+            self._log.info("%s: %s", name, self.blocked[name])
             await asyncio.gather(*(self.bots[d].ready.wait() for d in waiting))
         checked = [d for d in bot.config.depends_on if self.health.has_checks(d)]
         if checked:
             timeout = bot.instances[0].timing.start_timeout
-            self._log.info("%s: waiting for %s to pass health checks (start_timeout %s)", name, ", ".join(checked), bot.config.start_timeout)
+            self.blocked[name] = f"waiting for {', '.join(checked)} to pass health checks (start_timeout {bot.config.start_timeout})"
+            self._log.info("%s: %s", name, self.blocked[name])
             healthy = await asyncio.gather(*(self.health.wait_healthy(d, timeout) for d in checked))
             failed = [d for d, ok in zip(checked, healthy) if not ok]
             if failed:
@@ -76,6 +78,7 @@ class Fleet:
             starter = self._starters.pop(name, None)
             if starter is not None:
                 starter.cancel()
+                self.blocked.pop(name, None)
             self._log.info("stopping %s (%s)", name, reason)
             await self.bots[name].stop(reason)
             done[name].set_result(None)
