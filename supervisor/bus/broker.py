@@ -68,6 +68,8 @@ class Broker:
         self._stats: dict[tuple[str, int], f.BusStats] = {}
         self._server: asyncio.AbstractServer | None = None
         self._flushing = False
+        self.reading = False
+        """Inside a Connection's data_received, which flushes when it ends."""
         self._admin = secrets.token_urlsafe(32)
         self._tokens[self._admin] = ADMIN
         self._watched: set[tuple[str, str]] = set()
@@ -293,7 +295,7 @@ class Broker:
             self.retained.clear(topic)
 
     def _schedule_flush(self) -> None:
-        if not self._flushing and self.dirty:
+        if not self._flushing and not self.reading and self.dirty:
             self._flushing = True
             asyncio.get_running_loop().call_soon(self.flush)
 
@@ -305,4 +307,7 @@ class Broker:
             out, conn.out = conn.out, []
             if conn.closing or conn.transport is None:
                 continue
-            conn.transport.writelines(out)
+            if len(out) == 1:
+                conn.transport.write(out[0])
+            else:
+                conn.transport.writelines(out)

@@ -22,6 +22,7 @@ from supervisor.bus.eager import start_eagerly
 from supervisor.bus.outbox import Outbox
 from supervisor.bus.subscription import BusTimeout, Message, Subscription
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
+from supervisor.bus.waits import Waits
 from supervisor.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ FRAME_SLACK = 64 << 10
 """Broker frames may exceed max_frame by the sender stamp the broker adds."""
 
 Handler = Callable[[Message], Awaitable[Any]]
+_decode_any = msgspec.msgpack.Decoder().decode
 
 
 class _Proto(asyncio.Protocol):
@@ -74,7 +76,9 @@ class Client:
         self._index: TopicIndex[Subscription] = TopicIndex()
         self._serves: dict[str, Handler] = {}
         self._serve_index: TopicIndex[str] = TopicIndex()
-        self._waits: dict[int, asyncio.Future[Any]] = {}
+        self._waits = Waits()
+        self._asked: set[str] = set()
+        """Topics already checked for `request`."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._welcome: asyncio.Future[f.Welcome] | None = None
         self._reconnect: asyncio.Task[None] | None = None
@@ -118,10 +122,7 @@ class Client:
         self._outbox.detach()
         for sub in self._subs.values():
             sub.unacked()
-        for waiter in self._waits.values():
-            if not waiter.done():
-                waiter.set_exception(BusError("bus connection lost"))
-        self._waits.clear()
+        self._waits.fail_all(BusError("bus connection lost"))
         if self._welcome is not None and not self._welcome.done():
             self._welcome.set_exception(ConnectionError("bus connection closed during hello"))
         if not self._closed and self._error is None and self._reconnect is None:
@@ -197,29 +198,22 @@ class Client:
     ) -> Any:
         """Send a frame carrying a fresh id and wait for the answer with that id."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
         if not self._outbox.writable:
+            deadline = None if timeout is None else loop.time() + timeout
             try:
                 await asyncio.wait_for(self.drain(), timeout)
             except TimeoutError:
                 raise BusTimeout(f"{what}: bus not reachable within {timeout}s") from None
+            if deadline is not None:
+                timeout = max(deadline - loop.time(), 0.0)
         n = next(self._ids)
-        waiter = self._waits[n] = loop.create_future()
-        self._outbox.frame(frame_of(n))
-        self._outbox.flush()
-        timer = None if deadline is None else loop.call_at(deadline, self._expire, n, what, timeout)
+        waiter = self._waits.add(n, loop, timeout, what)
+        self._outbox.send(frame_of(n))
         try:
             return await waiter
         finally:
-            if timer is not None:
-                timer.cancel()
-            if self._waits.pop(n, None) is not None and cancel:
+            if self._waits.discard(n) and cancel:
                 self._outbox.frame(f.Cancel(n))
-
-    def _expire(self, n: int, what: str, timeout: float | None) -> None:
-        waiter = self._waits.get(n)
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(BusTimeout(f"{what}: no answer within {timeout}s"))
 
     async def flush(self, timeout: float | None = 10.0) -> None:
         """Return once the broker has handled everything sent before this call."""
@@ -227,14 +221,21 @@ class Client:
 
     async def request(self, topic: str, obj: Any, timeout: float = 5.0, type: Any = None) -> Any:
         """Ask whoever serves `topic`; returns the reply data (decoded as `type` if given)."""
-        self._check_open()
-        check_topic(topic)
+        if self._error is not None or self._closed:
+            self._check_open()
+        if topic not in self._asked:
+            check_topic(topic)
+            if len(self._asked) > 10_000:
+                self._asked.clear()
+            self._asked.add(topic)
         data = Raw(self._enc.encode(obj))
         reply = await self._ask(lambda n: f.Request(n, topic, data), f"request on {topic!r}", timeout, True)
         if reply.error:
             raise BusError(f"request on {topic!r} failed: {reply.error}")
         try:
-            return msgspec.msgpack.decode(reply.data, type=type or Any)
+            if type is None:
+                return _decode_any(reply.data)
+            return msgspec.msgpack.decode(reply.data, type=type)
         except msgspec.ValidationError as exc:
             raise BusError(f"reply on {topic!r} is not a {type}: {exc}") from exc
 
@@ -324,10 +325,7 @@ class Client:
     def _control(self, frame: Any) -> None:
         kind = type(frame)
         if kind is f.Reply or kind is f.Pong or kind is f.Peers:
-            n = frame.rid if kind is f.Reply else frame.n
-            waiter = self._waits.pop(n, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(frame)
+            self._waits.resolve(frame.rid if kind is f.Reply else frame.n, frame)
         elif kind is f.Request:
             task = start_eagerly(self._answer(frame))
             if task is not None:
@@ -359,8 +357,7 @@ class Client:
             reply = f.Reply(frame.rid, Raw(self._enc.encode(result)))
         except Exception as exc:  # noqa: BLE001 - the requester gets the failure instead
             reply = f.Reply(frame.rid, error=f"{type(exc).__name__}: {exc}")
-        self._outbox.frame(reply)
-        self._outbox.flush()
+        self._outbox.send(reply)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -376,6 +373,7 @@ class Client:
             return
         self._closed = True
         self._outbox.flush()
+        self._waits.close()
         if self._reconnect is not None:
             self._reconnect.cancel()
         for task in list(self._tasks):

@@ -47,24 +47,28 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        broker = self.broker
+        broker.reading = True
         try:
             frames = self.splitter.feed(data)
-            decode = self.broker.decoder.decode
+            decode = broker.decoder.decode
             for body in frames:
                 frame = decode(body)
                 if type(frame) is f.Pub:
-                    self.broker.route(self, frame.items)
+                    broker.route(self, frame.items)
                 elif self.identity is None:
-                    self.broker.hello(self, frame)
+                    broker.hello(self, frame)
                 else:
-                    self.broker.handle(self, frame)
+                    broker.handle(self, frame)
                 if self.closing:
-                    return
+                    break
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.fail(f"malformed frame: {exc}")
         except BusError as exc:
             self.fail(str(exc))
-        self.broker.flush()
+        finally:
+            broker.reading = False
+        broker.flush()
 
     def send(self, frame: bytes | bytearray, count: int = 0) -> None:
         """Queue bytes for the next flush, or drop them while the client is not reading."""

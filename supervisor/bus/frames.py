@@ -198,6 +198,10 @@ class FrameSplitter:
 
         Raises BusError for a frame longer than `max_frame`; the stream is then unusable.
         """
+        if not self._pending and len(data) >= 4:
+            (size,) = _HEADER.unpack_from(data)
+            if size + 4 == len(data) and size <= self.max_frame:
+                return [memoryview(data)[4:]]  # the common case: exactly one whole frame
         frames: list[memoryview] = []
         view = memoryview(data)
         off = 0

@@ -94,6 +94,14 @@ class Outbox:
         f.pack_into(self._enc, frame, self._out)
         self._schedule()
 
+    def send(self, frame: Any) -> None:
+        """A control frame written now (request, reply): no flush callback, no extra copy."""
+        if self._batch or self._out or self._transport is None:
+            self.frame(frame)
+            self.flush()
+        else:
+            self._transport.write(f.pack(self._enc, frame))
+
     def flush(self) -> None:
         """Write everything queued now instead of at the end of the loop iteration."""
         if self._flush_handle is not None:

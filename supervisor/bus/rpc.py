@@ -44,8 +44,10 @@ class Requests:
     def ask(self, conn: Connection, frame: f.Request) -> None:
         """Route to one responder (round robin), or answer at once with why not."""
         assert conn.identity is not None
-        check_topic(frame.topic)
-        responders = self._serves.match(frame.topic)
+        responders = self._serves.cached(frame.topic)
+        if responders is None:
+            check_topic(frame.topic)
+            responders = self._serves.match(frame.topic)
         if not responders:
             self._refuse(conn, frame.rid, f"no responder for {frame.topic!r}")
             return
