@@ -81,6 +81,7 @@ class Client:
         """Topics already checked for `request`."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._welcome: asyncio.Future[f.Welcome] | None = None
+        self._loop: asyncio.AbstractEventLoop  # set by _open, which every Client goes through first
         self._reconnect: asyncio.Task[None] | None = None
         self._closed = False
         self._error: BusError | None = None
@@ -90,7 +91,7 @@ class Client:
     # -- connection -----------------------------------------------------------
 
     async def _open(self, timeout: float = 10.0) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._welcome = loop.create_future()
         try:
             transport, proto = await asyncio.wait_for(
@@ -197,7 +198,7 @@ class Client:
         self, frame_of: Callable[[int], Any], what: str, timeout: float | None, cancel: bool = False
     ) -> Any:
         """Send a frame carrying a fresh id and wait for the answer with that id."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop  # asyncio.get_running_loop() costs a getpid() syscall on 3.11
         if not self._outbox.writable:
             deadline = None if timeout is None else loop.time() + timeout
             try:
