@@ -249,6 +249,7 @@ async def role_ceil_pub(path: str, n: str, size: str) -> None:
     per_frame = max(1, (64 << 10) // (int(size) + 16))
     resumed = asyncio.Event()
     resumed.set()
+    closed = asyncio.get_running_loop().create_future()
 
     class Proto(asyncio.Protocol):
         def pause_writing(self) -> None:
@@ -256,6 +257,9 @@ async def role_ceil_pub(path: str, n: str, size: str) -> None:
 
         def resume_writing(self) -> None:
             resumed.set()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            closed.set_result(None)
 
     transport, _ = await asyncio.get_running_loop().create_unix_connection(Proto, path)
     enc = msgspec.msgpack.Encoder()
@@ -275,6 +279,7 @@ async def role_ceil_pub(path: str, n: str, size: str) -> None:
         await resumed.wait()
     emit({"start": start})
     transport.close()
+    await closed  # the rest of the buffer is written before the loop ends
 
 
 ROLES = {
