@@ -18,7 +18,7 @@ from .backoff import RestartBudget, restart_delay
 from .config import BotConfig, Timing, timing
 from .errors import SpawnError
 from .logs import RotatingLog
-from .spawn import ChildProtocol, group_alive, kill_group, spawn
+from .spawn import Child, group_alive, kill_group, spawn
 from .states import State
 
 GROUP_POLL = 0.02
@@ -77,7 +77,7 @@ class Instance:
         self._rng = rng or random.Random()
         self._guard = guard
         self._budget = RestartBudget(config.restart_limit.count, self.timing.restart_window)
-        self._proto: ChildProtocol | None = None
+        self._child: Child | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._stopping: asyncio.Task[None] | None = None
@@ -150,23 +150,22 @@ class Instance:
         began = time.monotonic()
         self._spawned.clear()
         try:
-            self.pid, self._proto = await spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log)
+            self._child = await spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard)
+            self.pid = self._child.pid
         except SpawnError as e:
-            self.pid, self._proto = None, None
+            self.pid, self._child = None, None
             return ExitInfo(None, None, 0.0, str(e)), False
         finally:
             self._spawned.set()
-        if self._guard:
-            self._guard(self.pid, True)
         self.started_at = time.time()
         was_running = False
         try:
-            code = await asyncio.wait_for(asyncio.shield(self._proto.exited), self.timing.start_grace)
+            code = await asyncio.wait_for(asyncio.shield(self._child.exited), self.timing.start_grace)
         except TimeoutError:
             if self.state == State.STARTING:  # not when a stop already moved us to STOPPING
                 was_running = True
                 self._set(State.RUNNING, f"pid {self.pid} up for {self.config.start_grace}")
-            code = await asyncio.shield(self._proto.exited)
+            code = await asyncio.shield(self._child.exited)
         uptime = time.monotonic() - began
         if not self._stop_requested:
             self._reap_group()
@@ -191,10 +190,10 @@ class Instance:
         task, self._task = self._task, None
         if self.state == State.STARTING:
             await self._spawned.wait()
-        proto, pid = self._proto, self.pid
-        if self.state in (State.STARTING, State.RUNNING) and proto is not None and pid is not None:
+        child = self._child
+        if self.state in (State.STARTING, State.RUNNING) and child is not None:
             self._set(State.STOPPING, reason)
-            await self._terminate_group(pid, proto)
+            await self._terminate_group(child)
         if task is not None:
             if self.state == State.BACKOFF:
                 task.cancel()
@@ -204,16 +203,17 @@ class Instance:
             self._set(State.STOPPED, reason)
         self._settled.set()
 
-    async def _terminate_group(self, pgid: int, proto: ChildProtocol) -> None:
+    async def _terminate_group(self, child: Child) -> None:
+        pgid = child.pid
         deadline = time.monotonic() + self.timing.stop_timeout
         kill_group(pgid, self.config.signum())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proto.exited), self.timing.stop_timeout)
+            await asyncio.wait_for(asyncio.shield(child.exited), self.timing.stop_timeout)
         while group_alive(pgid) and time.monotonic() < deadline:
             await asyncio.sleep(GROUP_POLL)
         if kill_group(pgid, signal.SIGKILL):
             self._logger.warning("%s: process group %d still alive after stop_timeout %s, sent SIGKILL", self.name, pgid, self.config.stop_timeout)
-        await asyncio.shield(proto.exited)
+        await asyncio.shield(child.exited)
         if self._guard:
             self._guard(pgid, False)
 

@@ -1,11 +1,17 @@
-"""Start one OS process the way supctl needs it: own session, stdin /dev/null, pipes, death signal."""
+"""Start one OS process the way supctl needs it: own session, stdin /dev/null, pipes to its log.
+
+Speed matters here (it is most of crash-to-restart latency): children are started with
+subprocess.Popen, which uses vfork as long as no Python code has to run in the child, and their
+exit is watched through a pidfd. That rules out a preexec_fn setting PR_SET_PDEATHSIG (a full
+fork of the master costs 2-3 ms); the guardian (guardian.py) kills the groups of a dead master
+instead, the bots' own children included. What it cannot cover is a master killed in the
+microseconds between the fork and the guardian hearing of the new group.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
-import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -13,64 +19,63 @@ from pathlib import Path
 from .errors import SpawnError
 from .logs import STDERR_TAG, LineSplitter, RotatingLog
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
+class _PipeReader(asyncio.Protocol):
+    def __init__(self, splitter: LineSplitter) -> None:
+        self._splitter = splitter
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """Runs in the child before exec: SIGKILL us if the master dies (and if it already did, go now)."""
+    def data_received(self, data: bytes) -> None:
+        self._splitter.feed(data)
 
-    def preexec() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
-
-
-class ChildProtocol(asyncio.SubprocessProtocol):
-    """Feeds stdout/stderr into the instance's log; resolves `exited` when the kernel reports the exit."""
-
-    def __init__(self, log: RotatingLog) -> None:
-        loop = asyncio.get_running_loop()
-        self.exited: asyncio.Future[int] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
-        self._streams = {1: LineSplitter(log), 2: LineSplitter(log, STDERR_TAG)}
-        self.transport: asyncio.SubprocessTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self._streams[fd].feed(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self._streams[fd].close()
-
-    def process_exited(self) -> None:
-        assert self.transport is not None
-        if not self.exited.done():
-            self.exited.set_result(self.transport.get_returncode())
+    def eof_received(self) -> bool:
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for s in self._streams.values():
-            s.close()
-        if not self.closed.done():
-            self.closed.set_result(None)
+        self._splitter.close()
 
 
-async def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: RotatingLog) -> tuple[int, ChildProtocol]:
-    """Start argv in a new session; returns (pid, protocol). Raises SpawnError with the OS reason."""
-    loop = asyncio.get_running_loop()
+class Child:
+    """A started process: `exited` resolves with its return code (negative signal) once it is reaped."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.pid = popen.pid
+        self._popen = popen
+        self._loop = asyncio.get_running_loop()
+        self.exited: asyncio.Future[int] = self._loop.create_future()
+        self._pidfd = os.pidfd_open(popen.pid)
+        self._loop.add_reader(self._pidfd, self._reap)
+
+    def _reap(self) -> None:
+        code = self._popen.poll()
+        if code is None:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self.exited.set_result(code)
+
+    async def attach_pipes(self, log: RotatingLog) -> None:
+        """Feed stdout and stderr (tagged) into the log; each pipe flushes its partial last line at EOF."""
+        for pipe, tag in ((self._popen.stdout, b""), (self._popen.stderr, STDERR_TAG)):
+            splitter = LineSplitter(log, tag)
+            await self._loop.connect_read_pipe(lambda s=splitter: _PipeReader(s), pipe)  # type: ignore[misc]
+
+
+async def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: RotatingLog,
+                announce: Callable[[int, bool], None] | None = None) -> Child:
+    """Start argv in a new session with its output going to log. Raises SpawnError with the OS reason.
+
+    `announce(pid, True)` (the guard) runs before anything else can happen on the loop.
+    """
     try:
-        transport, proto = await loop.subprocess_exec(
-            lambda: ChildProtocol(log), *argv, cwd=str(cwd), env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=_die_with_parent(os.getpid()),
-        )
+        popen = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         raise SpawnError(f"cannot start {argv[0]!r} in {cwd}: {getattr(e, 'strerror', None) or e}") from None
-    return transport.get_pid(), proto
+    if announce is not None:
+        announce(popen.pid, True)
+    child = Child(popen)
+    await child.attach_pipes(log)
+    return child
 
 
 def kill_group(pgid: int, sig: int) -> bool:

@@ -55,15 +55,15 @@ class ScheduledTask:
 
     async def _run(self) -> int:
         """One run; cancelled (timeout, shutdown) means SIGKILL to its whole group."""
-        pid, proto = await spawn(self._argv, self._cwd, self._env, self.log)
-        self._guard(pid, True)
+        child = await spawn(self._argv, self._cwd, self._env, self.log, self._guard)
+        pid = child.pid
         self._logger.info("task %s: started pid %d", self.name, pid)
         try:
-            return await asyncio.shield(proto.exited)
+            return await asyncio.shield(child.exited)
         finally:
             kill_group(pid, signal.SIGKILL)
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(proto.exited)
+                await asyncio.shield(child.exited)
             self._guard(pid, False)
 
     async def run_now(self) -> TaskRun | None:
