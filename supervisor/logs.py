@@ -58,6 +58,33 @@ class RotatingLog:
 
     def _write(self, parts: tuple[bytes | memoryview, ...]) -> None:
         size = sum(len(p) for p in parts)
+        if self._size + size > self.max_bytes:
+            self._write_across(b"".join(parts))
+            return
+        self._writev(parts, size)
+        if self._size >= self.max_bytes:
+            self.rotate()
+
+    def _write_across(self, data: bytes) -> None:
+        """Cut at the last whole line that fits: a file outgrows max_size only by a single line longer than it."""
+        view = memoryview(data)
+        start = 0
+        while len(data) - start > self.max_bytes - self._size:
+            cut = data.rfind(b"\n", start, start + self.max_bytes - self._size) + 1
+            if not cut:
+                if self._size:
+                    self.rotate()
+                    continue
+                cut = data.find(b"\n", start) + 1 or len(data)
+            self._writev((view[start:cut],), cut - start)
+            self.rotate()
+            start = cut
+        if start < len(data):
+            self._writev((view[start:],), len(data) - start)
+            if self._size >= self.max_bytes:
+                self.rotate()
+
+    def _writev(self, parts: tuple[bytes | memoryview, ...], size: int) -> None:
         try:
             done = os.writev(self._file.fileno(), parts)
             if done < size:
@@ -69,8 +96,6 @@ class RotatingLog:
                                                   self.path, e.strerror or e, self.errors)
             return
         self._size += size
-        if self._size >= self.max_bytes:
-            self.rotate()
 
     def rotate(self) -> None:
         self._file.close()
@@ -85,6 +110,20 @@ class RotatingLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+class RotatingLogHandler(logging.Handler):
+    """The master's own records, rotated exactly like bot output (and without logging.handlers' imports)."""
+
+    def __init__(self, log: RotatingLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.log.write_lines(self.format(record).encode(), b"\n")
+        except Exception:
+            self.handleError(record)
 
 
 class LineSplitter:

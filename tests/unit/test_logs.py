@@ -51,15 +51,15 @@ def test_overlong_line_written_in_pieces(tmp_path: Path):
 
 def test_rotation_keeps_n_backups(tmp_path: Path):
     path = tmp_path / "a.log"
-    log = RotatingLog(path, 100, 3)
+    log = RotatingLog(path, 110, 3)
     for i in range(20):
-        log.write_lines(f"{i:02d}".encode() * 25 + b"\n")  # 51 bytes: rolls every second line
+        log.write_lines(f"{i:02d}".encode() * 25 + b"\n")  # 51 bytes: two fit, the third starts a new file
     log.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log", "a.log.1", "a.log.2", "a.log.3"]
     chunks = [rotated(path, n).read_bytes() for n in (3, 2, 1)] + [path.read_bytes()]
     lines = b"".join(chunks).splitlines()
-    assert [int(ln[:2]) for ln in lines] == list(range(14, 20))
-    assert all(len(c) == 102 for c in chunks[:3])
+    assert [int(ln[:2]) for ln in lines] == list(range(12, 20))
+    assert all(len(c) == 102 for c in chunks)
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -73,11 +73,25 @@ def test_rotation_without_backups_truncates(tmp_path: Path):
 
 
 def test_reopen_appends_and_counts_existing_size(tmp_path: Path):
-    (tmp_path / "a.log").write_bytes(b"x" * 90 + b"\n")
+    (tmp_path / "a.log").write_bytes(b"x" * 80 + b"\n")
     log = RotatingLog(tmp_path / "a.log", 100, 1)
-    log.write_lines(b"0123456789\n")
+    log.write_lines(b"012345678\n")  # fits: 91 bytes
+    log.write_lines(b"0123456789\n")  # would make 102: starts a new file
     log.close()
-    assert (tmp_path / "a.log.1").read_bytes().endswith(b"0123456789\n")
+    assert (tmp_path / "a.log.1").read_bytes() == b"x" * 80 + b"\n012345678\n"
+    assert (tmp_path / "a.log").read_bytes() == b"0123456789\n"
+
+
+def test_a_big_write_is_cut_at_line_boundaries(tmp_path: Path):
+    """One pipe read can hold many lines: files stay within max_size, except a single longer line alone in its file."""
+    path = tmp_path / "a.log"
+    log = RotatingLog(path, 100, 10)
+    lines = [b"%02d" % i + b"." * 27 + b"\n" for i in range(7)]  # 30 bytes each
+    lines[4] = b"04" + b"!" * 200 + b"\n"
+    log.write_lines(b"".join(lines))
+    log.close()
+    files = [rotated(path, n).read_bytes() for n in (3, 2, 1)] + [path.read_bytes()]
+    assert files == [b"".join(lines[:3]), lines[3], lines[4], b"".join(lines[5:])]
 
 
 def test_timestamps_prefix_every_line(tmp_path: Path):
