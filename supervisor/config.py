@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-import tomli_w
 
 from .config_base import Command, LogConfig, Struct
 from .errors import ConfigError, ConfigErrors
 from .logs import log_name
-from .schedule import Cron
+from .schedule import Cron, zone
 from .task_config import TaskConfig, parse_tasks
 from .tables import convert_table, describe, did_you_mean
 from .units import parse_duration
@@ -167,7 +166,7 @@ def loads(data: bytes | str, file: str) -> Procfile:
     sup = convert_table(raw.get("supervisor", {}), SupervisorConfig, file, "supervisor", errors) or SupervisorConfig()
     _check_log(file, "supervisor.log", sup.log, errors)
     try:
-        Cron("* * * * *", sup.timezone)
+        zone(sup.timezone)
     except ValueError as e:
         errors.append(ConfigError(file, "supervisor.timezone", str(e)))
     defaults = _check_defaults(raw.get("defaults", {}), file, errors)
@@ -351,6 +350,7 @@ def timing(bot: BotConfig) -> Timing:
 
 def dumps(procfile: Procfile) -> str:
     """The procfile as TOML (what `supctl` writes when it generates one)."""
+    import tomli_w  # only this writer needs it; the master and the CLI's readers do not
     data = _drop_none({"supervisor": msgspec.to_builtins(procfile.supervisor),
                        "bots": {n: msgspec.to_builtins(b) for n, b in procfile.bots.items()}})
     return tomli_w.dumps(data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.handlers
 import os
 import signal
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 from . import config, paths, plugin_setup
 from .automation import Automations
 from .bot import Bot
-from .bus import Broker
+from .bus.broker import Broker
 from .config import Procfile
 from .control import (
     Action,
@@ -45,6 +44,7 @@ from .fleet import Fleet
 from .guard import Guard
 from .health_target import HealthBoard, InstanceControl, InstanceHealth
 from .hooks import HookRunner
+from .logs import RotatingLog, RotatingLogHandler
 from .plugin import ProcessEvent
 from .plugin_setup import PluginSetup
 from .process import Instance, Transition
@@ -60,8 +60,7 @@ log = logging.getLogger("supctl")
 def setup_logging(procfile: Procfile, stream: bool) -> None:
     """The master's own log: state_dir/logs/supervisor.log (rotated like bot logs), plus stderr when attached."""
     cfg = procfile.supervisor.log
-    handler = logging.handlers.RotatingFileHandler(paths.master_log(procfile.state_dir), maxBytes=cfg.max_bytes, backupCount=cfg.backups)
-    handlers: list[logging.Handler] = [handler]
+    handlers: list[logging.Handler] = [RotatingLogHandler(RotatingLog(paths.master_log(procfile.state_dir), cfg.max_bytes, cfg.backups))]
     if stream:
         handlers.append(logging.StreamHandler(sys.stderr))
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")

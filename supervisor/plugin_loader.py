@@ -8,7 +8,6 @@ procfiles that name it, with its entry point and exception, and nobody else.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import inspect
 import logging
@@ -16,9 +15,12 @@ import sys
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 from .errors import ConfigError, ConfigErrors, PluginError
 from .plugin_options import convert_options, did_you_mean, recovery_fields
@@ -109,6 +111,8 @@ def load_registry(plugin_paths: Sequence[str], base_dir: Path, file: str = "proc
 
     `entry_points` replaces the installed ones (tests inject a registry this way).
     """
+    import importlib.metadata  # here: it costs the master ~2 MiB, and only fleets with plugins need it
+
     registry = Registry()
     eps = importlib.metadata.entry_points(group=GROUP) if entry_points is None else entry_points
     for ep in eps:

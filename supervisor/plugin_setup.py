@@ -31,6 +31,8 @@ def load(path: str) -> tuple[Procfile, PluginSetup]:
 def resolve(procfile: Procfile) -> PluginSetup:
     """Load the registry and check every health and hook table; ConfigErrors lists every failure."""
     file = procfile.file
+    if not (procfile.supervisor.hooks or procfile.supervisor.plugin_paths or any(b.health for b in procfile.bots.values())):
+        return PluginSetup(health={}, hooks=[])
     try:
         registry = load_registry(procfile.supervisor.plugin_paths, procfile.base_dir, file)
     except ConfigError as e:

@@ -28,17 +28,18 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from cronsim import CronSim, CronSimError
 
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> tzinfo:
+    """zoneinfo and cronsim are imported on first use: a fleet without schedules does not carry them."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -50,11 +51,13 @@ class Cron(msgspec.Struct, frozen=True, tag="cron", tag_field="kind"):
     tz: str = "UTC"
 
     def __post_init__(self) -> None:
-        zone = _zone(self.tz)
+        from cronsim import CronSim, CronSimError
+
+        local = zone(self.tz)
         if len(self.expr.split()) != 5:
             raise ValueError(f"invalid cron expression {self.expr!r}: expected 5 fields ({CRON_FIELDS})")
         try:
-            CronSim(self.expr, datetime.now(zone))
+            CronSim(self.expr, datetime.now(local))
         except CronSimError as exc:
             raise ValueError(f"invalid cron expression {self.expr!r}: {str(exc).lower()} ({CRON_FIELDS})") from None
 
@@ -73,11 +76,11 @@ class At(msgspec.Struct, frozen=True, tag="at", tag_field="kind"):
     tz: str = "UTC"  # only for a `when` written without an offset
 
     def __post_init__(self) -> None:
-        _zone(self.tz)
+        zone(self.tz)
 
     @property
     def instant(self) -> datetime:
-        when = self.when if self.when.tzinfo else self.when.replace(tzinfo=_zone(self.tz))
+        when = self.when if self.when.tzinfo else self.when.replace(tzinfo=zone(self.tz))
         return when.astimezone(timezone.utc)
 
 
@@ -97,7 +100,9 @@ def next_run(spec: Schedule, after: datetime) -> datetime | None:
         return (after + timedelta(seconds=spec.seconds)).astimezone(timezone.utc)
     if isinstance(spec, At):
         return spec.instant if spec.instant > after else None
-    local = after.astimezone(_zone(spec.tz))
+    from cronsim import CronSim
+
+    local = after.astimezone(zone(spec.tz))
     return next(CronSim(spec.expr, local)).astimezone(timezone.utc)
 
 

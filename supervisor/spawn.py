@@ -67,8 +67,8 @@ async def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: RotatingLo
     `announce(pid, True)` (the guard) runs before anything else can happen on the loop.
     """
     try:
-        popen = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, start_new_session=True)
+        popen = subprocess.Popen(argv, bufsize=0, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)  # bufsize 0: the loop reads the fds, no 8 KiB buffers
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         raise SpawnError(f"cannot start {argv[0]!r} in {cwd}: {getattr(e, 'strerror', None) or e}") from None
     if announce is not None:

@@ -25,8 +25,11 @@ import time
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from watchfiles import Change, DefaultFilter, awatch
+if TYPE_CHECKING:
+    from watchfiles import Change
+
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class WatchFilter:
         self.root = root.absolute()
         self.patterns = list(patterns)
         self.ignore = list(ignore)
+        from watchfiles import DefaultFilter  # imported by the fleets that watch files only: it brings anyio along
+
         self._default = DefaultFilter()
 
     def relative(self, path: str) -> PurePosixPath | None:
@@ -104,6 +109,8 @@ async def watch_paths(
     last_change = 0.0
     # watch_filter=None: every raw batch comes back to this loop (ignored ones too), so
     # the quiet period is measured on the clock however noisy the tree is.
+    from watchfiles import awatch
+
     async for changes in awatch(
         *match.watch_roots(),
         watch_filter=None,
