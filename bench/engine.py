@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/engine.py [--kills 50] [--instances 100] [--idle 30]
 supervisord comes from PyPI into bench/.venvs/supervisor (never into the project). Both masters
 run in the foreground on the same generated programs:
   restart   SIGKILL a child whose first statement stamps time.time_ns(); kill -> new stamp.
-            Floor: the same child spawned directly with subprocess.Popen. backoff initial 0.
+            Floor: the same child spawned directly with subprocess.Popen, one before each kill.
+            backoff initial 0.
   start     master launched -> the last "entered RUNNING"/"-> RUNNING" line in its own log,
             100 `sleep` children, startsecs = 0 / start_grace = "0s" (RUNNING once spawned).
   idle      the master process alone (RSS, CPU seconds) over --idle seconds with those children;
@@ -83,13 +84,14 @@ def stamps(path: Path) -> list[tuple[int, int]]:
         return []
 
 
-def kill_and_time(stamp_file: Path, kills: int) -> list[float]:
+def kill_and_time(stamp_file: Path, kills: int, between: Callable[[], None] = lambda: None) -> list[float]:
     """SIGKILL the newest stamped pid, wait for the next stamp; milliseconds from kill to stamp."""
     out = []
     for _ in range(kills):
         wait_until(lambda: stamps(stamp_file), 30, "a first stamp", every=0.005)
         seen = len(stamps(stamp_file))
         pid = stamps(stamp_file)[-1][0]
+        between()
         time.sleep(0.05)  # let the master finish its bookkeeping for the new child
         t0 = time.time_ns()
         os.kill(pid, signal.SIGKILL)
@@ -98,21 +100,20 @@ def kill_and_time(stamp_file: Path, kills: int) -> list[float]:
     return out
 
 
-def restart_floor(tmp: Path, kills: int) -> list[float]:
-    stamp_file, script = tmp / "floor.stamps", tmp / "stamper.py"
-    out = []
-    for _ in range(kills):
-        seen = len(stamps(stamp_file))
-        t0 = time.time_ns()
-        child = subprocess.Popen([sys.executable, "-S", str(script), str(stamp_file)])
-        wait_until(lambda: len(stamps(stamp_file)) > seen, 30, "the Popen child", every=0.001)
-        out.append((stamps(stamp_file)[-1][1] - t0) / 1e6)
-        child.kill()
-        child.wait()
-    return out
+def popen_once(tmp: Path, out: list[float]) -> None:
+    """The floor: the same child started with subprocess.Popen, spawn -> stamp."""
+    stamp_file = tmp / "floor.stamps"
+    seen = len(stamps(stamp_file))
+    t0 = time.time_ns()
+    child = subprocess.Popen([sys.executable, "-S", str(tmp / "stamper.py"), str(stamp_file)])
+    wait_until(lambda: len(stamps(stamp_file)) > seen, 30, "the Popen child", every=0.001)
+    out.append((stamps(stamp_file)[-1][1] - t0) / 1e6)
+    child.kill()
+    child.wait()
 
 
-def restart_supctl(tmp: Path, kills: int) -> list[float]:
+def restart_supctl(tmp: Path, kills: int) -> tuple[list[float], list[float]]:
+    """supctl's kills interleaved one by one with floor samples, so drift in the machine hits both alike."""
     d = tmp / "restart-supctl"
     d.mkdir()
     stamp_file = d / "stamps"
@@ -122,8 +123,9 @@ backoff = {{ initial = "0s" }}
 restart_limit = {{ count = {kills * 2}, window = "1h" }}
 """)
     m.start()
+    floor: list[float] = []
     try:
-        return kill_and_time(stamp_file, kills)
+        return kill_and_time(stamp_file, kills, lambda: popen_once(tmp, floor)), floor
     finally:
         m.stop()
 
@@ -247,8 +249,7 @@ def main() -> None:
         step: Callable[[str], None] = lambda s: print(f"... {s}", file=sys.stderr, flush=True)  # noqa: E731
 
         step(f"restart latency, {a.kills} kills each")
-        floor = restart_floor(tmp, a.kills)
-        ours_r = restart_supctl(tmp, a.kills)
+        ours_r, floor = restart_supctl(tmp, a.kills)
         sv_r = restart_supervisord(tmp, a.kills)
 
         step(f"start {a.instances}, then {a.idle:.0f}s idle")

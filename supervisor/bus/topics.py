@@ -6,6 +6,7 @@ answer per topic, so the hot path is one dict lookup.
 
 from __future__ import annotations
 
+import re
 from typing import Generic, Hashable, TypeVar
 
 from supervisor.errors import BusError
@@ -17,13 +18,16 @@ RESERVED_PREFIX = "supctl."
 """Topics only the master (bot `supctl`) may publish on, e.g. presence events."""
 
 
+_BAD_TOPIC = re.compile(r"[\s*>]|^\.|\.\.|\.$")
+"""One regex search instead of a Python loop per character: every publish passes through here."""
+
+
 def check_topic(topic: str) -> None:
     """A concrete topic: dot-separated non-empty tokens, no wildcards, no spaces."""
     if not topic or len(topic) > MAX_TOPIC:
         raise BusError(f"topic must be 1..{MAX_TOPIC} characters: {topic!r}")
-    for token in topic.split("."):
-        if not token or "*" in token or ">" in token or any(c.isspace() for c in token):
-            raise BusError(f"bad topic {topic!r}: tokens are non-empty, without spaces or wildcards")
+    if _BAD_TOPIC.search(topic):
+        raise BusError(f"bad topic {topic!r}: tokens are non-empty, without spaces or wildcards")
 
 
 def check_pattern(pattern: str) -> None:
