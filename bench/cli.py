@@ -2,14 +2,14 @@
 
 Run: .venv/bin/python bench/cli.py [--bots 100] [--runs 30]
 Both tools are pip-installed the way users install them (supctl as a regular, non-editable
-package) into throwaway venvs under the temp dir, so neither pays for a development install.
+package) into throwaway venvs under bench/.venvs (supctl's rebuilt each run), so neither pays for a
+development install.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -17,15 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_until(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.2)
+from baseline import ROOT, Supervisord, venv_with, wait_until
 
 
 def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> float:
@@ -37,39 +29,17 @@ def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> 
     return statistics.median(times)
 
 
-def venv_with(tmp: Path, name: str, package: str) -> Path:
-    venv = tmp / name
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin/pip"), "install", "-q", package], check=True)
-    return venv
-
-
-def supervisord_setup(tmp: Path, n: int) -> tuple[list[str], subprocess.Popen[bytes]]:
-    venv = venv_with(tmp, "sv-venv", "supervisor")
-    conf = tmp / "supervisord.conf"
+def supervisord_setup(tmp: Path, n: int) -> tuple[list[str], Supervisord]:
     programs = "".join(f"[program:bot{i}]\ncommand=sleep 3600\nstartsecs=0\n\n" for i in range(n))
-    conf.write_text(f"""[unix_http_server]
-file={tmp}/sv.sock
-[supervisord]
-logfile={tmp}/sv.log
-pidfile={tmp}/sv.pid
-childlogdir={tmp}
-nodaemon=true
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-[supervisorctl]
-serverurl=unix://{tmp}/sv.sock
-
-{programs}""")
-    daemon = subprocess.Popen([str(venv / "bin/supervisord"), "-c", str(conf)], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ctl = [str(venv / "bin/supervisorctl"), "-c", str(conf), "status"]
+    sv = Supervisord(tmp, programs)
+    sv.start()
+    ctl = sv.ctl("status")
     wait_until(lambda: subprocess.run(ctl, capture_output=True, text=True).stdout.count("RUNNING") == n, 120, "supervisord programs")
-    return ctl, daemon
+    return ctl, sv
 
 
 def supctl_setup(tmp: Path, n: int) -> tuple[Path, dict[str, str]]:
-    supctl = venv_with(tmp, "supctl-venv", str(ROOT)) / "bin/supctl"
+    supctl = venv_with("supctl", str(ROOT), fresh=True) / "bin/supctl"
     procfile = tmp / "procfile.toml"
     bots = "".join(f'[bots.bot{i}]\ncmd = ["sleep", "3600"]\nstart_grace = "100ms"\n' for i in range(n))
     procfile.write_text(f'[supervisor]\nstate_dir = "state"\n{bots}')
@@ -97,8 +67,7 @@ def main() -> None:
             py_ms = median_ms([sys.executable, "-c", "pass"], args.runs // 3)
         finally:
             subprocess.run([str(supctl), "shutdown"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            os.killpg(sv.pid, signal.SIGTERM)
-            sv.wait(30)
+            sv.stop()
     print(f"{'command':34} {'median ms':>10}")
     print(f"{'supctl status (' + str(args.bots) + ' bots)':34} {supctl_ms:10.1f}")
     print(f"{'supervisorctl status (' + str(args.bots) + ')':34} {sv_ms:10.1f}")
