@@ -32,6 +32,8 @@ import psutil
 
 from baseline import ROOT, Supervisord, wait_until
 
+from supervisor.guard import GUARDIAN_SCRIPT
+
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "bots"))
 from flood import LINE, expected  # noqa: E402
 
@@ -259,6 +261,8 @@ def main() -> None:
             ours_start = time_start(ours_m, "-> RUNNING", a.instances)
             assert ours_m.proc and sv_m.proc
             idle = idle_cost({"supctl": ours_m.proc.pid, "supervisord": sv_m.proc.pid}, a.idle)
+            guardian = next(c for c in psutil.Process(ours_m.proc.pid).children() if c.cmdline()[-1:] == [GUARDIAN_SCRIPT])
+            guardian_mib = guardian.memory_info().rss / MIB
         finally:
             ours_m.stop()
             sv_m.stop()
@@ -274,6 +278,7 @@ def main() -> None:
     print(row("restart latency p95", pct(ours_r, 95), pct(sv_r, 95), "ms", ""))
     print(row(f"start {a.instances} until all RUNNING", ours_start, sv_start, "s", "<= 0.33x"))
     print(row(f"master RSS, {a.instances} idle children", idle["supctl"][0], idle["supervisord"][0], "MiB", "supctl <= 25 MiB"))
+    print(f"{'  + supctl guardian process RSS':<34} {guardian_mib:>10.2f} {'-':>12} MiB")
     print(row(f"master CPU over {a.idle:.0f}s idle", idle["supctl"][1], idle["supervisord"][1], "CPU-s", "<= 1x"))
     print(row(f"log flood {a.mib} MiB, 4 KiB lines", ours_f, sv_f, "MiB/s", ">= 1x"))
     print(f"{'log flood lines lost':<34} {ours_lost:>10} {sv_lost:>12}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
+
+GUARDIAN_SCRIPT = str(Path(__file__).with_name("guardian.py"))
+"""Run as a plain script with -I -S: it needs nothing from site-packages, which saves it ~1.5 MiB of RSS."""
 
 
 class Guard:
@@ -17,7 +21,7 @@ class Guard:
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.guardian"], stdin=subprocess.PIPE,
+            [sys.executable, "-I", "-S", GUARDIAN_SCRIPT], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         self._send("".join(f"+ {g}\n" for g in self._groups))

@@ -3,7 +3,7 @@
 PR_SET_PDEATHSIG only reaches the bots themselves; their children would run on. The master
 tells the guardian each group it starts ("+PGID") and ends ("-PGID") over a pipe; when the
 pipe hits EOF without a clean "bye", the master is gone and the guardian SIGKILLs the groups.
-Run as `python -m supervisor.guardian`; it imports nothing from the rest of supctl.
+Run as `python -I -S guardian.py` (see guard.py); it imports nothing from the rest of supctl.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from supervisor.guard import GUARDIAN_SCRIPT
+
 BOTS = Path(__file__).parent / "bots"
 PY = sys.executable
 SUPCTL = [PY, "-m", "supervisor.cli"]
@@ -49,6 +51,10 @@ def parse_time(stamp: str) -> float:
     """'2026-11-22 07:32:43,025' (logging's asctime) as seconds since the epoch."""
     base, _, ms = stamp.partition(",")
     return time.mktime(time.strptime(base, "%Y-%m-%d %H:%M:%S")) + int(ms or 0) / 1000
+
+
+def is_guardian(proc: psutil.Process) -> bool:
+    return proc.cmdline()[-1:] == [GUARDIAN_SCRIPT]
 
 
 def bot(name: str, *args: object) -> list[str]:
@@ -188,7 +194,7 @@ class Master:
         out = []
         for c in self.children():
             try:
-                if "supervisor.guardian" not in " ".join(c.cmdline()):
+                if not is_guardian(c):
                     out.append(c.pid)
             except psutil.NoSuchProcess:
                 pass

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from harness import bot, toml_argv
+from harness import bot, is_guardian, toml_argv
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,7 +126,7 @@ def test_master_sigkill_leaves_no_children_or_grandchildren(master):
     m.wait_transition("idle", "RUNNING")
     procs = [p for k in range(2) for p in family(m, f"stubborn-{k}")]
     procs += [psutil.Process(pid) for pid in m.bot_pids()]
-    procs += [c for c in m.children() if "supervisor.guardian" in " ".join(c.cmdline())]
+    procs += [c for c in m.children() if is_guardian(c)]
     assert len({p.pid for p in procs}) == 2 * 2 + 1 + 1  # stubborn children (also bots), grandchildren, idle, guardian
     m.signal(signal.SIGKILL)
     m.wait_exit()
