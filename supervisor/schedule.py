@@ -37,7 +37,7 @@ CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
 def zone(name: str) -> tzinfo:
-    """zoneinfo and cronsim are imported on first use: a fleet without schedules does not carry them."""
+    """zoneinfo (here) and cronsim (below) are imported on first use: a fleet without schedules carries neither."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
