@@ -27,6 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from baseline import VENVS  # noqa: E402
+
+NATS_PY = VENVS / "nats-py"
+"""nats-py for the NATS roles, pip-installed here (--target) rather than into the project's venv."""
+sys.path.append(str(NATS_PY))
+
 import msgspec  # noqa: E402
 import uvloop  # noqa: E402
 
@@ -384,10 +390,8 @@ def ensure_nats() -> str:
         if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:
             subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
             subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
-    try:
-        import nats  # noqa: F401
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "nats-py"], check=True)
+    if not (NATS_PY / "nats").is_dir():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(NATS_PY), "nats-py"], check=True)
     return exe
 
 
