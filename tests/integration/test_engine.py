@@ -120,6 +120,23 @@ def test_spawn_failure_is_a_failed_start(master):
     assert m.stop() == 0
 
 
+def test_restarts_leak_no_file_descriptors(master):
+    """Each start opens two pipes and a pidfd; a restart loop must give every one of them back."""
+    m = master(HEAD + f"""
+    [bots.crash]
+    cmd = {toml_argv(bot("crasher"))}
+    backoff = {{ initial = "0s" }}
+    restart_limit = {{ count = 30, window = "1h" }}
+    """)
+    m.wait_transition("crash", "FATAL")
+    fds = m.ps.num_fds()
+    assert "crash:0 FATAL" in m.ctl("start", "crash").stdout  # it waits for the outcome: FATAL again
+    m.wait_transition("crash", "FATAL", count=2)
+    assert len(m.wait_line(r"crashing with 1", count=62, path=m.logs / "crash.log")) == 62
+    assert m.ps.num_fds() == fds
+    assert m.stop() == 0
+
+
 def test_no_zombies_after_restarts(master):
     m = master(HEAD + f"""
     [bots.crash]
