@@ -230,6 +230,10 @@ startsecs=0
 
 # -- report ----------------------------------------------------------------------------------
 
+def step(what: str) -> None:
+    print(f"... {what}", file=sys.stderr, flush=True)
+
+
 def row(what: str, ours: float, theirs: float, unit: str, target: str) -> str:
     return f"{what:<34} {ours:>10.2f} {theirs:>12.2f} {unit:<7} {ours / theirs if theirs else float('inf'):>7.2f}x  {target}"
 
@@ -248,7 +252,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="supctl-bench-") as tmpdir:
         tmp = Path(tmpdir)
         (tmp / "stamper.py").write_text(STAMPER)
-        step: Callable[[str], None] = lambda s: print(f"... {s}", file=sys.stderr, flush=True)  # noqa: E731
 
         step(f"restart latency, {a.kills} kills each")
         ours_r, floor = restart_supctl(tmp, a.kills)
