@@ -235,7 +235,8 @@ def step(what: str) -> None:
 
 
 def row(what: str, ours: float, theirs: float, unit: str, target: str) -> str:
-    return f"{what:<34} {ours:>10.2f} {theirs:>12.2f} {unit:<7} {f"{ours / theirs:.2f}x" if theirs else "-":>8}  {target}"
+    ratio = f"{ours / theirs:.2f}x" if theirs else "-"
+    return f"{what:<34} {ours:>10.2f} {theirs:>12.2f} {unit:<7} {ratio:>8}  {target}"
 
 
 def pct(xs: list[float], q: float) -> float:
