@@ -170,13 +170,17 @@ def time_start(master: Supctl | Supervisord, needle: str, n: int) -> float:
     return log_time(master.log, needle, last=True) - t0
 
 
-def idle_cost(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, float]]:
-    """(RSS MiB at the end, CPU seconds used) per master, sampled in the same window."""
+def idle_cost(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, float, float]]:
+    """(RSS MiB and USS MiB at the end, CPU seconds used) per master, sampled in the same window.
+
+    USS leaves out pages shared with other processes (libpython, libcrypto, ...), which RSS counts."""
     procs = {name: psutil.Process(pid) for name, pid in pids.items()}
     time.sleep(2)  # past start-up work
     before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
     time.sleep(seconds)
-    return {name: (p.memory_info().rss / MIB, sum(p.cpu_times()[:2]) - before[name]) for name, p in procs.items()}
+    cpu = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in procs.items()}
+    mem = {name: p.memory_full_info() for name, p in procs.items()}
+    return {name: (mem[name].rss / MIB, mem[name].uss / MIB, cpu[name]) for name in procs}
 
 
 # -- log flood -------------------------------------------------------------------------------
@@ -282,8 +286,9 @@ def main() -> None:
     print(row("restart latency p95", pct(ours_r, 95), pct(sv_r, 95), "ms", ""))
     print(row(f"start {a.instances} until all RUNNING", ours_start, sv_start, "s", "<= 0.33x"))
     print(row(f"master RSS, {a.instances} idle children", idle["supctl"][0], idle["supervisord"][0], "MiB", "supctl <= 25 MiB"))
+    print(row("master USS (not shared)", idle["supctl"][1], idle["supervisord"][1], "MiB", ""))
     print(f"{'  + supctl guardian process RSS':<34} {guardian_mib:>10.2f} {'-':>12} MiB")
-    print(row(f"master CPU over {a.idle:.0f}s idle", idle["supctl"][1], idle["supervisord"][1], "CPU-s", "<= 1x"))
+    print(row(f"master CPU over {a.idle:.0f}s idle", idle["supctl"][2], idle["supervisord"][2], "CPU-s", "<= 1x"))
     print(row(f"log flood {a.mib} MiB, 4 KiB lines", ours_f, sv_f, "MiB/s", ">= 1x"))
     print(f"{'log flood lines lost':<34} {ours_lost:>10} {sv_lost:>12}")
     fm = statistics.median(floor)
