@@ -244,6 +244,8 @@ def cmd_reload(args: argparse.Namespace) -> int:
     else:
         for label in ("added", "removed", "restarted", "kept"):
             print(f"{label + ':':10} {', '.join(getattr(reply, label)) or '-'}")
+        if reply.needs_restart:
+            print(f"{', '.join(reply.needs_restart)} changed: restart the master (supctl shutdown, then start) to apply it fully")
     return OK
 
 

@@ -103,6 +103,7 @@ class ReloadReply(Frame):
     removed: list[str] = []
     restarted: list[str] = []
     kept: list[str] = []
+    needs_restart: list[str] = []
 
 
 class TaskRunRow(msgspec.Struct, kw_only=True):

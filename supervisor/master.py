@@ -258,6 +258,8 @@ class Master:
                 return Error(message=f"{new.file}: supervisor.state_dir cannot change on reload (restart the master)")
             p = plan(self.procfile, new)
             log.info("reload: added %s, removed %s, restarted %s, kept %s", p.added, p.removed, p.changed, p.kept)
+            if p.needs_restart:
+                log.warning("reload: %s changed; this takes full effect when the master restarts", ", ".join(p.needs_restart))
             stale_tasks = [n for n, t in self.procfile.tasks.items() if new.tasks.get(n) != t]
             await self._stop_tasks(stale_tasks)
             for name in p.removed + p.changed:
@@ -274,7 +276,7 @@ class Master:
             for name in p.added + p.changed:
                 self._add_bot(name)
             self._start_tasks([n for n in new.tasks if n not in self.tasks])
-            return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept)
+            return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept, needs_restart=p.needs_restart)
 
     async def handle(self, request: Frame) -> Response:
         if isinstance(request, Reload):

@@ -12,6 +12,9 @@ class ReloadPlan(msgspec.Struct, frozen=True):
     removed: list[str]
     changed: list[str]
     kept: list[str]
+    needs_restart: list[str]
+    """Changed [supervisor] keys, which a running master applies at most in part (the master log, hooks, the
+    procfile watcher, the timezone of kept bots): they take full effect when the master restarts."""
 
 
 def effective(procfile: Procfile, name: str) -> tuple[object, ...]:
@@ -25,4 +28,6 @@ def plan(old: Procfile, new: Procfile) -> ReloadPlan:
     common = [n for n in new.bots if n in old.bots]
     changed = [n for n in common if effective(old, n) != effective(new, n)]
     kept = [n for n in common if n not in changed]
-    return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept)
+    sup_old, sup_new = old.supervisor, new.supervisor
+    needs_restart = [f"supervisor.{k}" for k in sup_old.__struct_fields__ if getattr(sup_old, k) != getattr(sup_new, k)]
+    return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept, needs_restart=needs_restart)

@@ -122,7 +122,8 @@ def test_reload_adds_removes_changes_and_keeps(daemon: Daemon) -> None:
     text = daemon.procfile.read_text().replace("instances = 2\n", "instances = 2\nenv = { MODE = \"live\" }\n")
     daemon.procfile.write_text(text)
     reply = json.loads(daemon.run("reload", "--json", check=True).stdout)
-    assert reply == {"op": "reloadreply", "added": ["new"], "removed": ["old"], "restarted": ["trader"], "kept": ["feed"]}
+    assert reply == {"op": "reloadreply", "added": ["new"], "removed": ["old"], "restarted": ["trader"], "kept": ["feed"],
+                     "needs_restart": []}
     daemon.wait_states({"new:0": "RUNNING", "trader:0": "RUNNING", "trader:1": "RUNNING"})
     after = {f"{r['bot']}:{r['instance']}": r["pid"] for r in daemon.status()}
     assert "old:0" not in after and not psutil.pid_exists(before["old:0"])
@@ -130,6 +131,18 @@ def test_reload_adds_removes_changes_and_keeps(daemon: Daemon) -> None:
     assert after["trader:0"] != before["trader:0"]
     env = psutil.Process(after["trader:0"]).environ()
     assert env["MODE"] == "live"
+
+
+def test_reload_names_the_supervisor_keys_that_need_a_master_restart(daemon: Daemon) -> None:
+    two_bots(daemon)
+    daemon.run("start", check=True)
+    daemon.wait_states({"feed:0": "RUNNING", "trader:1": "RUNNING"})
+    text = daemon.procfile.read_text()
+    daemon.procfile.write_text(text.replace('state_dir = "state"\n', 'state_dir = "state"\ntimezone = "Europe/Berlin"\nlog = { backups = 2 }\n'))
+    out = daemon.run("reload", check=True).stdout
+    assert "restarted: feed, trader" in out  # the bots' logs follow [supervisor] log at once
+    assert "supervisor.log, supervisor.timezone changed: restart the master" in out
+    assert "supervisor.log, supervisor.timezone changed; this takes full effect when the master restarts" in (daemon.state / "logs" / "supervisor.log").read_text()
 
 
 def test_reload_of_an_invalid_procfile_changes_nothing(daemon: Daemon) -> None:
