@@ -12,6 +12,9 @@ from .config import BotConfig
 from .schedule import Cron, Scheduler
 from .watch import watch_paths
 
+PROCFILE = "<procfile>"
+"""The owner of the procfile's own watcher (reload_on_change)."""
+
 WATCH_DEBOUNCE_MS = 500
 """One restart for a burst of saves: changes closer together than this are one change."""
 
@@ -49,7 +52,15 @@ class Automations:
             self._logger.info("procfile %s changed on disk: reloading", procfile)
             await reload()
 
-        self._watch("<procfile>", procfile.parent, [procfile.name], [], changed)
+        self._logger.info("reload_on_change is on: watching %s", procfile)
+        self._watch(PROCFILE, procfile.parent, [procfile.name], [], changed)
+
+    def stop_procfile_watch(self) -> None:
+        """The watcher ends after the reload it may be running: unlike cancel(), safe to call from that reload."""
+        stop = self._stops.pop(PROCFILE, None)
+        if stop is not None:
+            stop.set()
+            self._logger.info("reload_on_change is off: no longer watching the procfile")
 
     def _watch(self, owner: str, root: Path, patterns: list[str], ignore: list[str],
                on_change: Callable[[set[str]], Awaitable[None]]) -> None:

@@ -271,12 +271,20 @@ class Master:
                 gone.close_logs()
                 for inst in gone.instances:
                     self.bus.revoke_token(name, inst.index)
+            self._follow_reload_on_change(new)
             self.procfile, self.plugins = new, plugins
             self.fleet.bots = {n: self.fleet.bots[n] for n in new.start_order() if n in self.fleet.bots}
             for name in p.added + p.changed:
                 self._add_bot(name)
             self._start_tasks([n for n in new.tasks if n not in self.tasks])
             return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept, needs_restart=p.needs_restart)
+
+    def _follow_reload_on_change(self, new: Procfile) -> None:
+        was, now = self.procfile.supervisor.reload_on_change, new.supervisor.reload_on_change
+        if now and not was:
+            self.automations.for_procfile(Path(new.file), self.reload)
+        elif was and not now:
+            self.automations.stop_procfile_watch()
 
     async def handle(self, request: Frame) -> Response:
         if isinstance(request, Reload):

@@ -14,7 +14,11 @@ class ReloadPlan(msgspec.Struct, frozen=True):
     kept: list[str]
     needs_restart: list[str]
     """Changed [supervisor] keys, which a running master applies at most in part (the master log, hooks, the
-    procfile watcher, the timezone of kept bots): they take full effect when the master restarts."""
+    timezone of kept bots): they take full effect when the master restarts."""
+
+
+APPLIED_BY_RELOAD = {"reload_on_change"}
+"""[supervisor] keys a reload applies to the running master (the procfile watcher starts or stops)."""
 
 
 def effective(procfile: Procfile, name: str) -> tuple[object, ...]:
@@ -29,5 +33,6 @@ def plan(old: Procfile, new: Procfile) -> ReloadPlan:
     changed = [n for n in common if effective(old, n) != effective(new, n)]
     kept = [n for n in common if n not in changed]
     sup_old, sup_new = old.supervisor, new.supervisor
-    needs_restart = [f"supervisor.{k}" for k in sup_old.__struct_fields__ if getattr(sup_old, k) != getattr(sup_new, k)]
+    needs_restart = [f"supervisor.{k}" for k in sup_old.__struct_fields__
+                     if k not in APPLIED_BY_RELOAD and getattr(sup_old, k) != getattr(sup_new, k)]
     return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept, needs_restart=needs_restart)

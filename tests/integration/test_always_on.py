@@ -123,6 +123,36 @@ def test_procfile_change_reloads(master) -> None:
     m.wait_line(r"reload: added \['extra'\]")
 
 
+def rewrite_until_started(m, text: str, name: str) -> None:
+    """A watcher arms asynchronously after it starts: write the procfile again, a second apart, until the
+    reload it causes has started `name` (each write is one burst for the 500 ms debounce)."""
+    deadline = time.monotonic() + 20
+    while not any(t.new == "RUNNING" for t in m.transitions(f"{name}:0")):
+        assert time.monotonic() < deadline, f"{name} was never started by reload_on_change"
+        m.procfile.write_text(text)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end and not any(t.new == "RUNNING" for t in m.transitions(f"{name}:0")):
+            time.sleep(0.05)
+
+
+def test_reload_turns_reload_on_change_on_and_off(master) -> None:
+    head = '[supervisor]\nstate_dir = "state"\n'
+    app = f'[bots.app]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
+    m = master(head + app)
+    m.wait_transition("app:0", "RUNNING")
+    m.procfile.write_text(head + "reload_on_change = true\n" + app)
+    out = m.ctl("reload").stdout
+    assert "kept:      app" in out and "restart the master" not in out
+    m.wait_line(r"reload_on_change is on: watching")
+    extra = f'[bots.extra]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
+    rewrite_until_started(m, head + "reload_on_change = true\n" + app + extra, "extra")
+    # Turned off by an edit the watcher itself reloads: that reload must finish (late starts), then the watcher ends.
+    late = f'[bots.late]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
+    rewrite_until_started(m, head + app + extra + late, "late")
+    m.wait_line(r"reload_on_change is off: no longer watching the procfile")
+    assert m.stop() == 0
+
+
 def test_master_killed_and_started_again_leaves_nothing_behind(master, tmp_path: Path) -> None:
     text = f'''
         [supervisor]
