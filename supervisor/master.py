@@ -272,6 +272,7 @@ class Master:
                 for inst in gone.instances:
                     self.bus.revoke_token(name, inst.index)
             self._follow_reload_on_change(new)
+            await self._follow_hooks(new, plugins)
             self.procfile, self.plugins = new, plugins
             self.fleet.bots = {n: self.fleet.bots[n] for n in new.start_order() if n in self.fleet.bots}
             for name in p.added + p.changed:
@@ -285,6 +286,17 @@ class Master:
             self.automations.for_procfile(Path(new.file), self.reload)
         elif was and not now:
             self.automations.stop_procfile_watch()
+
+    async def _follow_hooks(self, new: Procfile, plugins: PluginSetup) -> None:
+        """New hooks hear every event from now on; the old ones finish what they had queued, then close."""
+        old_sup, new_sup = self.procfile.supervisor, new.supervisor
+        if (old_sup.hooks, old_sup.plugin_paths) == (new_sup.hooks, new_sup.plugin_paths):
+            return
+        old, self.hooks = self.hooks, HookRunner(plugins.hooks)
+        self.hooks.start()
+        log.info("reload: event hooks replaced (%d now)", len(plugins.hooks))
+        await old.drain(5.0)
+        await old.stop()
 
     async def handle(self, request: Frame) -> Response:
         if isinstance(request, Reload):

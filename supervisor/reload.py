@@ -13,12 +13,12 @@ class ReloadPlan(msgspec.Struct, frozen=True):
     changed: list[str]
     kept: list[str]
     needs_restart: list[str]
-    """Changed [supervisor] keys, which a running master applies at most in part (the master log, hooks, the
-    timezone of kept bots): they take full effect when the master restarts."""
+    """Changed [supervisor] keys, which a running master applies at most in part (the master log; the timezone
+    and plugin_paths of kept bots): they take full effect when the master restarts."""
 
 
-APPLIED_BY_RELOAD = {"reload_on_change"}
-"""[supervisor] keys a reload applies to the running master (the procfile watcher starts or stops)."""
+APPLIED_BY_RELOAD = {"reload_on_change", "hooks"}
+"""[supervisor] keys a reload applies in full: the procfile watcher starts or stops, the hooks are replaced."""
 
 
 def effective(procfile: Procfile, name: str) -> tuple[object, ...]:

@@ -189,6 +189,26 @@ def test_event_hooks_hear_transitions_and_health(master, tmp_path: Path) -> None
     assert any(e["kind"] == "health_changed" and e["health"] == "unhealthy" for e in got)
 
 
+def test_reload_replaces_the_event_hooks(master, tmp_path: Path) -> None:
+    (tmp_path / "myplugins.py").write_text(textwrap.dedent(PLUGINS))
+    events = tmp_path / "events.jsonl"
+    head = '[supervisor]\nstate_dir = "state"\nplugin_paths = ["myplugins.py"]\n'
+    app = f'[bots.app]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
+    m = master(head + app)
+    m.wait_transition("app:0", "RUNNING")
+    (tmp_path / "procfile.toml").write_text(head + f'[[supervisor.hooks]]\nhook = "recorder"\npath = "{events}"\n' + app)
+    out = m.ctl("reload").stdout
+    assert "kept:      app" in out and "restart the master" not in out
+    m.wait_line(r"reload: event hooks replaced \(1 now\)")
+    assert m.ctl("restart", "app").returncode == 0
+
+    def heard() -> list[str] | None:
+        kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()] if events.exists() else []
+        return kinds if "started" in kinds else None
+
+    assert "stopped" in wait_until(heard, 15, "the new hook hearing the restart")
+
+
 def test_validate_names_a_bad_plugin_option(tmp_path: Path) -> None:
     procfile = tmp_path / "procfile.toml"
     procfile.write_text('[bots.api]\ncmd = "true"\n[[bots.api.health]]\ncheck = "http"\nurl = "ftp://x"\n'

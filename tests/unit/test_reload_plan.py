@@ -31,8 +31,8 @@ def test_bots_added_removed_changed_kept():
 
 
 def test_supervisor_keys_that_changed_need_a_master_restart():
-    p = plan(load(), load(sup='timezone = "Europe/Berlin"\nreload_on_change = true\nhooks = []'))
-    assert p.needs_restart == ["supervisor.timezone"]  # reload_on_change: the reload itself starts the watcher
+    p = plan(load(), load(sup='timezone = "Europe/Berlin"\nreload_on_change = true\nhooks = [{ hook = "x" }]'))
+    assert p.needs_restart == ["supervisor.timezone"]  # the reload itself starts the watcher and replaces the hooks
     assert p.changed == [] and p.kept == ["feed", "trader", "old"]
 
 
