@@ -12,7 +12,7 @@ GUARDIAN_SCRIPT = str(Path(__file__).with_name("guardian.py"))
 
 
 class Guard:
-    """Holds the pipe to `supervisor.guardian`; writes are tiny and never block the loop in practice."""
+    """Holds the pipe to the guardian (guardian.py); writes are tiny and never block the loop in practice."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger

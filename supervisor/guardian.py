@@ -1,8 +1,9 @@
 """A tiny watcher process: if the master dies (even by SIGKILL), it kills every process group the master still owned.
 
-PR_SET_PDEATHSIG only reaches the bots themselves; their children would run on. The master
-tells the guardian each group it starts ("+PGID") and ends ("-PGID") over a pipe; when the
-pipe hits EOF without a clean "bye", the master is gone and the guardian SIGKILLs the groups.
+Bots are started by vfork without PR_SET_PDEATHSIG (see spawn.py), and even that would not reach
+their children: this process is what ends them. The master tells the guardian each group it
+starts ("+PGID") and ends ("-PGID") over a pipe; when the pipe hits EOF without a clean "bye",
+the master is gone and the guardian SIGKILLs the groups.
 Run as `python -I -S guardian.py` (see guard.py); it imports nothing from the rest of supctl.
 """
 

@@ -27,9 +27,6 @@ class _PipeReader(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._splitter.feed(data)
 
-    def eof_received(self) -> bool:
-        return False
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._splitter.close()
 
