@@ -32,7 +32,7 @@ import psutil
 
 from baseline import ROOT, Supervisord, wait_until
 
-from supervisor.guard import GUARDIAN_SCRIPT
+from supervisor.engine.guardian_link import GUARDIAN_SCRIPT
 
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "bots"))
 from flood import LINE, expected  # noqa: E402
@@ -67,7 +67,7 @@ class Supctl:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> subprocess.Popen[bytes]:
-        self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "start", "-f", str(self.procfile)], cwd=self.dir,
+        self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.cli.main", "start", "-f", str(self.procfile)], cwd=self.dir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         return self.proc
 

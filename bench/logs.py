@@ -105,7 +105,7 @@ log = {{ max_size = "64MiB", backups = {total // (64 << 20) + 2}, timestamps = {
     want = total
     if timestamps:
         want += (total // LINE) * (len(datetime.now().astimezone().isoformat(timespec="milliseconds")) + 1)
-    proc = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "start", "-f", str(d / "procfile.toml")],
+    proc = subprocess.Popen([sys.executable, "-m", "supervisor.cli.main", "start", "-f", str(d / "procfile.toml")],
                             cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         t1 = wait_size(lambda: list(logs.glob("flood.log*")), want)

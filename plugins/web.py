@@ -9,7 +9,7 @@ import time
 import httpx
 import msgspec
 
-from supervisor.plugin import CheckContext, Duration, HealthCheck, Recovery, RecoveryContext, Result
+from supervisor.plugin import CheckContext, Duration, HealthCheck, Recovery, RecoveryContext, Result, backoff_delay
 
 
 class HttpOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -87,7 +87,6 @@ class Webhook(Recovery):
 
     async def deliver(self, event: dict[str, object], ctx: RecoveryContext) -> bool:
         """POST with retries; True once a 2xx came back."""
-        delay = float(self.options.backoff)
         async with httpx.AsyncClient(timeout=float(self.options.timeout)) as client:
             for attempt in range(self.options.retries + 1):
                 try:
@@ -99,8 +98,7 @@ class Webhook(Recovery):
                     problem = f"{type(e).__name__}: {e}"
                 ctx.logger.warning("webhook %s attempt %d failed: %s", self.options.url, attempt + 1, problem)
                 if attempt < self.options.retries:
-                    await asyncio.sleep(delay)
-                    delay *= 2
+                    await asyncio.sleep(backoff_delay(attempt, float(self.options.backoff), 2.0, float("inf"), 0.0))
         ctx.logger.error("webhook %s gave up after %d attempts", self.options.url, self.options.retries + 1)
         return False
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import msgspec
 
-from . import paths
-
-VERSION = "0.1.0"
+from . import __version__
+from .config import paths
 
 
 class MasterStatus(msgspec.Struct, kw_only=True):
@@ -21,7 +20,7 @@ class MasterStatus(msgspec.Struct, kw_only=True):
     pid: int
     started_at: float
     procfile: str
-    version: str = VERSION
+    version: str = __version__
     last_error: str | None = None
 
 
@@ -43,13 +42,6 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def write_status(state_dir: Path, status: MasterStatus) -> None:
     write_atomic(paths.status_file(state_dir), msgspec.json.format(msgspec.json.encode(status)) + b"\n")
-
-
-def read_status(state_dir: Path) -> MasterStatus | None:
-    try:
-        return msgspec.json.decode(paths.status_file(state_dir).read_bytes(), type=MasterStatus)
-    except (OSError, msgspec.DecodeError):
-        return None
 
 
 def write_pidfile(state_dir: Path) -> None:

@@ -11,48 +11,30 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from . import config, paths, plugin_setup
-from .automation import Automations
-from .bot import Bot
 from .bus.broker import Broker
-from .config import Procfile
-from .control import (
-    Action,
-    ActionReply,
-    Error,
-    Frame,
-    HealthReply,
-    HealthRequest,
-    HealthRow,
-    Reload,
-    ReloadReply,
-    Response,
-    RunReply,
-    RunTask,
-    Shutdown,
-    SignalRequest,
-    StatusReply,
-    StatusRequest,
-    TasksReply,
-    TasksRequest,
-)
-from .control_server import ControlServer
+from .config import paths
+from .config.procfile import Procfile
+from .config.reload_plan import plan
+from .control.handlers import Handlers
+from .control.protocol import Error, ReloadReply, Response
+from .control.server import ControlServer
+from .core.states import State
 from .daemon import MasterStatus, write_atomic, write_pidfile, write_status
+from .engine.bot import Bot
+from .engine.events import events_for
+from .engine.fleet import Fleet
+from .engine.guardian_link import Guard
+from .engine.instance import Instance, Transition
 from .errors import ConfigErrors
-from .events import events_for
-from .fleet import Fleet
-from .guard import Guard
-from .health_target import HealthBoard, InstanceControl, InstanceHealth
-from .hooks import HookRunner
-from .logs import RotatingLog, RotatingLogHandler
+from .health import setup as plugin_setup
+from .health.hooks import HookRunner
+from .health.setup import PluginSetup
+from .health.target import HealthBoard, InstanceControl, InstanceHealth
+from .jobs.automation import Automations
+from .jobs.tasks import ScheduledTask
+from .output.rotating import RotatingLog, RotatingLogHandler
 from .plugin import ProcessEvent
-from .plugin_setup import PluginSetup
-from .process import Instance, Transition
-from .reload import plan
-from .states import State
-from .status import Metrics, instance_rows
-from .systemd import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
-from .tasks import ScheduledTask, run_row
+from .systemd.notify import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
 
 log = logging.getLogger("supctl")
 
@@ -101,10 +83,11 @@ class Master:
         self.fleet = Fleet(self.health, log)
         self.hooks = HookRunner(plugins.hooks)
         self.bus = Broker(procfile.state_dir / "bus.sock")
-        self.procfile_path = procfile.file
         self.guard = Guard(log)
-        self.metrics = Metrics()
-        self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self, log)
+        self.tasks: dict[str, ScheduledTask] = {}
+        self.handlers = Handlers(procfile.file, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
+                                 self._shutdown_and_wait)
+        self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)
         self._ready = ready
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -112,7 +95,6 @@ class Master:
         self._started_at = time.time()
         self._reloading = asyncio.Lock()
         self.automations = Automations(log)
-        self.tasks: dict[str, ScheduledTask] = {}
         self.notifier = Notifier.from_env()
         self._systemd_ready = False
 
@@ -298,64 +280,10 @@ class Master:
         await old.drain(5.0)
         await old.stop()
 
-    async def handle(self, request: Frame) -> Response:
-        if isinstance(request, Reload):
-            return await self.reload()
-        if isinstance(request, Shutdown):
-            self._shutdown.set()
-            await self._stopped.wait()
-            return ActionReply(message="all bots stopped, master exiting")
-        if isinstance(request, TasksRequest):
-            return TasksReply(tasks=[t.status() for t in self.tasks.values()])
-        if isinstance(request, RunTask):
-            return await self._run_task(request.name)
-        if isinstance(request, HealthRequest):
-            return self._health_reply(request.target)
-        target = getattr(request, "target", None)
-        selected = self.fleet.select(target)
-        if isinstance(selected, str):
-            return Error(message=selected)
-        if isinstance(request, StatusRequest):
-            rows = instance_rows(selected, self.metrics)
-            bus = self.bus.stats()
-            for row, inst in zip(rows, selected):
-                stats = bus.get((inst.bot, inst.index))
-                if stats is not None and (stats.connected or stats.msgs_in or stats.msgs_out):
-                    row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
-                row.health = self.fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
-                row.health = row.health or self.health.describe(inst)
-            return StatusReply(instances=rows)
-        if isinstance(request, SignalRequest):
-            try:
-                sig = config.to_signal(request.signal)
-            except (KeyError, ValueError):
-                return Error(message=f"unknown signal {request.signal!r}")
-            sent = [i.name for i in selected if i.send_signal(sig)]
-            return ActionReply(message=f"sent {sig.name} to {len(sent)} instance(s)", affected=sent, ok=bool(sent))
-        if isinstance(request, Action):
-            return await self.fleet.act(request.verb, target, selected)
-        return Error(message=f"unsupported request {type(request).__name__}")
+    async def _shutdown_and_wait(self) -> None:
+        self._shutdown.set()
+        await self._stopped.wait()
 
-    def _health_reply(self, target: str) -> Response:
-        selected = self.fleet.select(target)
-        if isinstance(selected, str):
-            return Error(message=selected)
-        rows = []
-        for inst in selected:
-            checks = self.health.of(inst)
-            records = checks.runner.history() if checks else []
-            rows.append(HealthRow(bot=inst.bot, instance=inst.index, summary=self.health.describe(inst) or "no health checks",
-                                  records=records))
-        return HealthReply(instances=rows)
-
-    async def _run_task(self, name: str) -> Response:
-        task = self.tasks.get(name)
-        if task is None:
-            return Error(message=f"no task named {name!r}; tasks: {', '.join(self.tasks) or 'none'}")
-        run = await task.run_now()
-        if run is None:
-            return Error(message=f"task {name} is still running and overlap = false; skipped")
-        return RunReply(name=name, run=run_row(run))
 
 def run_foreground(procfile: Procfile, plugins: PluginSetup) -> int:
     """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""

@@ -15,11 +15,12 @@ from typing import Any, ClassVar, Literal, Protocol
 import msgspec
 import psutil
 
-from .units import parse_duration, parse_size
+from .core.backoff import backoff_delay
+from .core.units import parse_duration, parse_size
 
 __all__ = [
     "BotControl", "BusView", "CheckContext", "Duration", "EventHook", "EventKind", "HealthCheck",
-    "ProcessEvent", "Recovery", "RecoveryContext", "RecoveryRef", "Result", "Size",
+    "ProcessEvent", "Recovery", "RecoveryContext", "RecoveryRef", "Result", "Size", "backoff_delay",
 ]
 
 

@@ -11,7 +11,6 @@ import itertools
 import logging
 import os
 import pathlib
-import random
 from typing import Any, Awaitable, Callable
 
 import msgspec
@@ -20,9 +19,16 @@ from msgspec import Raw
 from supervisor.bus import frames as f
 from supervisor.bus.eager import start_eagerly
 from supervisor.bus.outbox import Outbox
+from supervisor.bus.stream import FRAME_SLACK, ClientStream
 from supervisor.bus.subscription import BusTimeout, Message, Subscription
-from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
+from supervisor.bus.topics import (
+    RESERVED_PREFIX,
+    TopicIndex,
+    check_pattern,
+    check_topic,
+)
 from supervisor.bus.waits import Waits
+from supervisor.core.backoff import backoff_delay
 from supervisor.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -31,29 +37,9 @@ ENV_PATH = "SUPCTL_BUS"
 ENV_TOKEN = "SUPCTL_BUS_TOKEN"
 BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
-FRAME_SLACK = 64 << 10
-"""Broker frames may exceed max_frame by the sender stamp the broker adds."""
 
 Handler = Callable[[Message], Awaitable[Any]]
 _decode_any = msgspec.msgpack.Decoder().decode
-
-
-class _Proto(asyncio.Protocol):
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.splitter = f.FrameSplitter(f.MAX_FRAME + FRAME_SLACK)
-
-    def data_received(self, data: bytes) -> None:
-        self.client._on_data(self, data)
-
-    def pause_writing(self) -> None:
-        self.client._outbox.set_writable(False)
-
-    def resume_writing(self) -> None:
-        self.client._outbox.set_writable(True)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.client._on_lost(self)
 
 
 class Client:
@@ -68,7 +54,7 @@ class Client:
         self._enc = msgspec.msgpack.Encoder()
         self._dec = msgspec.msgpack.Decoder(f.Frame)
         self._transport: asyncio.Transport | None = None
-        self._proto: _Proto | None = None
+        self._proto: ClientStream | None = None
         self._outbox = Outbox(max_buffer)
         self._topics: set[str] = set()
         self._ids = itertools.count(1)
@@ -95,7 +81,7 @@ class Client:
         self._welcome = loop.create_future()
         try:
             transport, proto = await asyncio.wait_for(
-                loop.create_unix_connection(lambda: _Proto(self), os.fspath(self.path)), timeout
+                loop.create_unix_connection(lambda: ClientStream(self), os.fspath(self.path)), timeout
             )
         except (OSError, TimeoutError) as exc:
             raise ConnectionError(f"cannot reach the bus at {self.path}: {exc}") from exc
@@ -116,7 +102,7 @@ class Client:
             self._outbox.frame(f.Serve(pattern))
         self._outbox.set_writable(True)
 
-    def _on_lost(self, proto: _Proto) -> None:
+    def _on_lost(self, proto: ClientStream) -> None:
         if proto is not self._proto:
             return
         self._proto = self._transport = None
@@ -130,17 +116,17 @@ class Client:
             self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
 
     async def _reconnect_loop(self) -> None:
-        delay = BACKOFF_START
+        attempt = 0
         try:
             while not self._closed:
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                await asyncio.sleep(backoff_delay(attempt, BACKOFF_START, 2.0, BACKOFF_MAX, 0.2))
                 try:
                     await self._open()
                     log.info("bus: reconnected to %s", self.path)
                     return
                 except ConnectionError as exc:
                     log.debug("bus: reconnect failed: %s", exc)
-                    delay = min(delay * 2, BACKOFF_MAX)
+                    attempt += 1
                 except BusError as exc:
                     self._fail(exc)
                     return
@@ -282,7 +268,7 @@ class Client:
             self._serve_index.remove(pattern, pattern)
             self._outbox.frame(f.Unserve(pattern))
 
-    def _on_data(self, proto: _Proto, data: bytes) -> None:
+    def _on_data(self, proto: ClientStream, data: bytes) -> None:
         try:
             frames = proto.splitter.feed(data)
             decode = self._dec.decode

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 from harness import wait_until
 
-SUPCTL = [sys.executable, "-m", "supervisor.cli"]
+SUPCTL = [sys.executable, "-m", "supervisor.cli.main"]
 SLEEPER = "import time\nwhile True: time.sleep(1)"
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from supervisor.guard import GUARDIAN_SCRIPT
+from supervisor.engine.guardian_link import GUARDIAN_SCRIPT
 
 BOTS = Path(__file__).parent / "bots"
 PY = sys.executable
-SUPCTL = [PY, "-m", "supervisor.cli"]
+SUPCTL = [PY, "-m", "supervisor.cli.main"]
 POLL = 0.01
 """How often a follower looks at a file that has not grown (files have no readiness event)."""
 

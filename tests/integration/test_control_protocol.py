@@ -11,12 +11,22 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from daemon_helpers import SLEEPER, Daemon
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon_helpers import SLEEPER, Daemon
-from supervisor.control import (HEADER, MAX_FRAME, PROTOCOL_VERSION, Client, Error, Hello, StatusReply, StatusRequest,
-                                encode, response_decoder)
+from supervisor.control.client import Client
+from supervisor.control.protocol import (
+    HEADER,
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    Error,
+    Hello,
+    StatusReply,
+    StatusRequest,
+    encode,
+    response_decoder,
+)
 from supervisor.errors import ControlError
 
 

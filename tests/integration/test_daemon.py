@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from daemon_helpers import SLEEPER, SUPCTL, Daemon, wait_for
 
 

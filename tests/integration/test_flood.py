@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from harness import BOTS, bot, toml_argv, wait_until
 
 sys.path.insert(0, str(BOTS))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from harness import bot, toml_argv, wait_until
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from supervisor.health import HealthRunner
+from supervisor.health.loader import Registry, load_registry, parse_health
+from supervisor.health.runner import HealthRunner
+from supervisor.health.testing import FakeTarget, bundled_entry_points
 from supervisor.plugin import Result
-from supervisor.plugin_loader import Registry, load_registry, parse_health
-from supervisor.plugin_testing import FakeTarget, bundled_entry_points
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_tcp_check_listening_then_closed(registry):
         return up, target.results[-1][1]
 
     up, last = run(go())
-    assert up and not last.healthy and f"127.0.0.1" in last.reason
+    assert up and not last.healthy and "127.0.0.1" in last.reason
 
 
 def test_memory_leak_triggers_restart_recovery(registry):

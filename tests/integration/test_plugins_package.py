@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = textwrap.dedent("""
     import asyncio, importlib.metadata, json, os, pathlib, sys
-    from supervisor.health import HealthRunner
-    from supervisor.plugin_loader import GROUP, load_registry, parse_health
-    from supervisor.plugin_testing import FakeTarget, bundled_entry_points
+    from supervisor.health.runner import HealthRunner
+    from supervisor.health.loader import GROUP, load_registry, parse_health
+    from supervisor.health.testing import FakeTarget, bundled_entry_points
 
     work = pathlib.Path(sys.argv[1])
     installed = list(importlib.metadata.entry_points(group=GROUP))  # the example comes from here

@@ -7,7 +7,6 @@ import time
 
 import psutil
 import pytest
-
 from harness import bot, is_guardian, toml_argv
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from harness import SUPCTL
 
 ANALYZE = shutil.which("systemd-analyze")

@@ -6,38 +6,38 @@ import random
 
 import pytest
 
-from supervisor.backoff import RestartBudget, restart_delay
+from supervisor.core.backoff import RestartBudget, backoff_delay
 
 
 def test_delay_grows_by_factor():
-    assert [restart_delay(n, 0.1, 2.0, 30.0, 0.0) for n in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6])
-    assert [restart_delay(n, 0.05, 3.0, 30.0, 0.0) for n in range(3)] == pytest.approx([0.05, 0.15, 0.45])
+    assert [backoff_delay(n, 0.1, 2.0, 30.0, 0.0) for n in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6])
+    assert [backoff_delay(n, 0.05, 3.0, 30.0, 0.0) for n in range(3)] == pytest.approx([0.05, 0.15, 0.45])
 
 
 def test_delay_capped_at_max():
-    assert restart_delay(10, 0.1, 2.0, 30.0, 0.0) == 30.0
-    assert restart_delay(10_000, 0.1, 2.0, 30.0, 0.0) == 30.0  # no OverflowError for a bot restarted forever
+    assert backoff_delay(10, 0.1, 2.0, 30.0, 0.0) == 30.0
+    assert backoff_delay(10_000, 0.1, 2.0, 30.0, 0.0) == 30.0  # no OverflowError for a bot restarted forever
 
 
 def test_factor_one_is_constant_and_zero_initial_is_immediate():
-    assert {restart_delay(n, 0.5, 1.0, 30.0, 0.0) for n in range(20)} == {0.5}
-    assert restart_delay(7, 0.0, 2.0, 30.0, 0.5) == 0.0
+    assert {backoff_delay(n, 0.5, 1.0, 30.0, 0.0) for n in range(20)} == {0.5}
+    assert backoff_delay(7, 0.0, 2.0, 30.0, 0.5) == 0.0
 
 
 def test_jitter_within_bounds_and_seeded():
     rng = random.Random(42)
-    samples = [restart_delay(3, 0.1, 2.0, 30.0, 0.25, rng) for _ in range(2000)]
+    samples = [backoff_delay(3, 0.1, 2.0, 30.0, 0.25, rng) for _ in range(2000)]
     assert all(0.6 <= s <= 1.0 for s in samples)  # 0.8 +/- 25%
     assert min(samples) < 0.62 and max(samples) > 0.98  # the whole range is used
     assert sum(samples) / len(samples) == pytest.approx(0.8, rel=0.02)
     again = random.Random(42)
-    assert samples[:10] == [restart_delay(3, 0.1, 2.0, 30.0, 0.25, again) for _ in range(10)]
+    assert samples[:10] == [backoff_delay(3, 0.1, 2.0, 30.0, 0.25, again) for _ in range(10)]
 
 
 def test_jitter_applies_after_cap_and_never_negative():
     rng = random.Random(1)
-    assert all(27.0 <= restart_delay(50, 1, 2, 30.0, 0.1, rng) <= 33.0 for _ in range(500))
-    assert all(restart_delay(0, 0.1, 2, 30, 1.0, rng) >= 0 for _ in range(500))
+    assert all(27.0 <= backoff_delay(50, 1, 2, 30.0, 0.1, rng) <= 33.0 for _ in range(500))
+    assert all(backoff_delay(0, 0.1, 2, 30, 1.0, rng) >= 0 for _ in range(500))
 
 
 def test_budget_allows_count_restarts_then_refuses():

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("uvloop", "psutil", "supervisor.master", "supervisor.process", "supervisor.config", "watchfiles")
+HEAVY = ("uvloop", "psutil", "supervisor.master", "supervisor.engine.instance", "supervisor.config.procfile", "watchfiles")
 
 
 def test_status_verb_imports_nothing_heavy(tmp_path) -> None:
     code = (
         "import sys\n"
-        "from supervisor.cli import main\n"
+        "from supervisor.cli.main import main\n"
         f"main(['-c', {str(tmp_path / 'procfile.toml')!r}, 'status'])\n"
         f"print(sorted(m for m in sys.modules if m in {HEAVY!r}))\n"
     )

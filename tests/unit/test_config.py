@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import config
-from supervisor.config import BackoffConfig, LogConfig, RestartLimit
+from supervisor.config import procfile as config
+from supervisor.config.procfile import BackoffConfig, LogConfig, RestartLimit
 from supervisor.errors import ConfigError, ConfigErrors
 
 MINIMAL = b'[bots.a]\ncmd = ["python", "-m", "a"]\n'
@@ -237,12 +237,6 @@ cmd = "c"
     assert sorted(order) == ["api", "cache", "db", "web"]
     assert order.index("db") < order.index("api") < order.index("web")
     assert order.index("cache") < order.index("api")
-
-
-def test_dumps_round_trips():
-    p = config.loads(b'[bots.a]\ncmd = ["x", "y"]\nenv = { K = "v" }\n', "p.toml")
-    again = config.loads(config.dumps(p).encode(), "p.toml")
-    assert again.bots == p.bots and again.supervisor == p.supervisor
 
 
 def test_two_writers_never_share_a_log_file():

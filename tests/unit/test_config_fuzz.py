@@ -8,7 +8,7 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supervisor import config
+from supervisor.config import procfile as config
 from supervisor.errors import ConfigErrors
 
 VALID = b'''

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from supervisor.logs import MAX_LINE, STDERR_TAG, LineSplitter, RotatingLog, log_name, rotated, tail_lines
+from supervisor.config.paths import log_name
+from supervisor.output.rotating import (
+    MAX_LINE,
+    STDERR_TAG,
+    LineSplitter,
+    RotatingLog,
+    rotated,
+    tail_lines,
+)
 
 
 def test_log_name():

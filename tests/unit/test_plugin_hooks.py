@@ -8,11 +8,10 @@ import msgspec
 import pytest
 
 from supervisor.errors import ConfigError
-from supervisor.plugin_loader import load_registry, parse_hooks
-
-from supervisor.hooks import HookRunner
+from supervisor.health.hooks import HookRunner
+from supervisor.health.loader import load_registry, parse_hooks
+from supervisor.health.specs import HookSpec
 from supervisor.plugin import EventHook, ProcessEvent
-from supervisor.plugin_specs import HookSpec
 
 
 class NoOptions(msgspec.Struct):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from supervisor.errors import ConfigError, ConfigErrors, PluginError
-from supervisor.plugin_loader import load_registry, parse_health, validate_class
-from supervisor.plugin_testing import BUNDLED, bundled_entry_points
+from supervisor.health.loader import load_registry, parse_health, validate_class
+from supervisor.health.testing import BUNDLED, bundled_entry_points
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,8 +116,9 @@ def test_path_plugin_cannot_shadow_an_entry_point(tmp_path):
 
 
 def test_malformed_plugin_classes_are_rejected():
-    from supervisor.plugin import HealthCheck
     import msgspec
+
+    from supervisor.plugin import HealthCheck
 
     class Opts(msgspec.Struct):
         pass

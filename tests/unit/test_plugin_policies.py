@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from supervisor.plugin import RecoveryContext, RecoveryRef
-from supervisor.plugin_specs import InOrder
-from supervisor.plugin_testing import RecordingControl
 from supervisor.plugins.actions import NoOptions, Restart, RestartDependents, Stop
-from supervisor.plugins.policies import CircuitBreaker, CircuitBreakerOptions, Escalate, EscalateOptions
+from supervisor.plugins.policies import (
+    CircuitBreaker,
+    CircuitBreakerOptions,
+    Escalate,
+    EscalateOptions,
+)
+
+from supervisor.health.specs import InOrder
+from supervisor.health.testing import RecordingControl
+from supervisor.plugin import RecoveryContext, RecoveryRef
 
 
 class Clock:

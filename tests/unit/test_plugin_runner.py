@@ -10,10 +10,16 @@ import time
 import msgspec
 import pytest
 
-from supervisor.health import HealthRunner
-from supervisor.plugin import CheckContext, HealthCheck, Recovery, RecoveryContext, Result
-from supervisor.plugin_specs import HealthSpec, RecoverySpec
-from supervisor.plugin_testing import FakeTarget
+from supervisor.health.runner import HealthRunner
+from supervisor.health.specs import HealthSpec, RecoverySpec
+from supervisor.health.testing import FakeTarget
+from supervisor.plugin import (
+    CheckContext,
+    HealthCheck,
+    Recovery,
+    RecoveryContext,
+    Result,
+)
 
 
 class NoOptions(msgspec.Struct):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from supervisor import config
-from supervisor.reload import plan
+from supervisor.config import procfile as config
+from supervisor.config.reload_plan import plan
 
 BASE = """
 [supervisor]

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from supervisor.schedule import At, Cron, Every, Schedule, Scheduler, TaskRun, TaskRunner, first_run, next_run
+from supervisor.config.schedules import At, Cron, Every, Schedule, first_run, next_run
+from supervisor.jobs.schedule import Scheduler, TaskRun, TaskRunner
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

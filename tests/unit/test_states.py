@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
-from supervisor.states import ALIVE, SETTLED, TRANSITIONS, IllegalTransition, State, check_transition
+from supervisor.core.states import (
+    ALIVE,
+    SETTLED,
+    TRANSITIONS,
+    IllegalTransition,
+    State,
+    check_transition,
+)
 
 S = State
 
@@ -98,7 +105,7 @@ def test_states_imports_only_stdlib():
     import sys
     from pathlib import Path
 
-    import supervisor.states as mod
+    import supervisor.core.states as mod
 
     tree = ast.parse(Path(mod.__file__).read_text())
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

@@ -16,16 +16,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from supervisor.systemd import (
+from supervisor.systemd.notify import Notifier, watchdog_interval, watchdog_loop
+from supervisor.systemd.unit import (
     STOP_MARGIN,
-    Notifier,
     UnitOptions,
     default_unit_user,
     install_unit,
     render_unit,
     unit_install_path,
-    watchdog_interval,
-    watchdog_loop,
 )
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from supervisor.units import parse_duration, parse_size
+from supervisor.core.units import parse_duration, parse_size
 
 
 @pytest.mark.parametrize("text, seconds", [("250ms", 0.25), ("10s", 10), ("5m", 300), ("1h", 3600), ("1d", 86400),

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from supervisor.cli import main
+from supervisor.cli.main import main
 
 GOOD = '[bots.feed]\ncmd = "f"\n[bots.trader]\ncmd = "t"\ninstances = 2\ndepends_on = ["feed"]\n'
 BAD = '[bots.trader]\ncmd = "t"\ninstances = "two"\ndepends_on = ["fed"]\nrestrat = "always"\n'
@@ -47,7 +47,7 @@ def test_validate_syntax_error_line_and_column(tmp_path: Path, capsys):
 def test_validate_as_a_command_with_default_and_env_procfile(tmp_path: Path):
     (tmp_path / "procfile.toml").write_text(GOOD)
     (tmp_path / "other.toml").write_text(BAD)
-    run = lambda *a, **env: subprocess.run([sys.executable, "-m", "supervisor.cli", *a], cwd=tmp_path,  # noqa: E731
+    run = lambda *a, **env: subprocess.run([sys.executable, "-m", "supervisor.cli.main", *a], cwd=tmp_path,  # noqa: E731
                                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env})
     ok = run("validate")
     assert (ok.returncode, ok.stdout) == (0, "procfile.toml: ok, 2 bots, 3 instances\n")

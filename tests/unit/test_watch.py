@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
-from supervisor.watch import WatchFilter, watch_paths
+from supervisor.jobs.watch import WatchFilter, watch_paths
 
 DEBOUNCE_MS = 100
 QUIET = 4 * DEBOUNCE_MS / 1000  # a few debounce windows in which nothing more may arrive

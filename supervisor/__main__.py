@@ -1,0 +1,5 @@
+"""`python -m supervisor` is `supctl`."""
+
+from .cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `supctl` command: parse arguments, ask the master, print."""

@@ -1,0 +1,69 @@
+"""`supctl bus pub|sub|request|peers`: the bus from a shell, speaking as the master's admin identity."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import msgspec
+
+from ..errors import BusError
+
+
+def _client(state_dir: str):  # type: ignore[no-untyped-def]
+    from ..bus.blocking import BlockingClient
+
+    token_file = os.path.join(state_dir, "bus.token")
+    try:
+        with open(token_file) as f:
+            token = f.read().strip()
+    except OSError:
+        raise BusError(f"no bus token at {token_file}: is a master running for this procfile?") from None
+    return BlockingClient(os.path.join(state_dir, "bus.sock"), token)
+
+
+def _payload(text: str) -> object:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise BusError(f"the message must be JSON: {e}") from None
+
+
+def _line(obj: object) -> str:
+    return msgspec.json.encode(obj).decode()
+
+
+def run(args: argparse.Namespace, state_dir: str) -> int:
+    with _client(state_dir) as client:
+        if args.bus_verb == "pub":
+            client.publish(args.topic, _payload(args.json_msg), retain=args.retain)
+            client.flush()
+        elif args.bus_verb == "request":
+            print(_line(client.request(args.topic, _payload(args.json_msg), timeout=args.timeout)))
+        elif args.bus_verb == "peers":
+            for bot, instance in client.peers():
+                print(f"{bot}:{instance}")
+        else:
+            for msg in client.subscribe(args.pattern):
+                print(_line({"topic": msg.topic, "bot": msg.bot, "instance": msg.instance, "retained": msg.retained,
+                             "data": msg.data}), flush=True)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    bus = sub.add_parser("bus", help="publish, subscribe, request and list peers on the master's bus", parents=parents)
+    verbs = bus.add_subparsers(dest="bus_verb", required=True, metavar="BUS_VERB")
+    pub = verbs.add_parser("pub", help="publish a JSON message")
+    pub.add_argument("topic")
+    pub.add_argument("json_msg", metavar="JSON")
+    pub.add_argument("--retain", action="store_true", help="keep it as the topic's last value for new subscribers")
+    sub_ = verbs.add_parser("sub", help="print messages on PATTERN as JSON lines (wildcards * and >)")
+    sub_.add_argument("pattern")
+    req = verbs.add_parser("request", help="send a request and print the reply")
+    req.add_argument("topic")
+    req.add_argument("json_msg", metavar="JSON")
+    req.add_argument("--timeout", type=float, default=5.0)
+    verbs.add_parser("peers", help="connected bots and instances")
+    return bus

@@ -1,0 +1,348 @@
+"""The procfile schema as msgspec Structs: load, validate, merge [defaults], dump with tomli-w."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from ..core.units import parse_duration
+from ..errors import ConfigError, ConfigErrors
+from .common import Command, LogConfig, Struct
+from .paths import log_name
+from .schedules import Cron, zone
+from .tables import convert_table, describe, did_you_mean
+from .tasks import TaskConfig, parse_tasks
+
+
+class BackoffConfig(Struct):
+    initial: str = "100ms"
+    factor: float = 2.0
+    max: str = "30s"
+    jitter: float = 0.1
+
+
+class RestartLimit(Struct):
+    count: int = 10
+    window: str = "5m"
+
+
+class SupervisorConfig(Struct):
+    state_dir: str = ".supctl"
+    log: LogConfig = LogConfig()
+    timezone: str = "UTC"
+    reload_on_change: bool = False
+    plugin_paths: list[str] = []
+    hooks: list[dict[str, Any]] = []
+
+
+class BotConfig(Command):
+    env_file: str | None = None
+    instances: int = 1
+    autostart: bool = True
+    restart: Literal["always", "on-failure", "never"] = "on-failure"
+    success_codes: list[int] = msgspec.field(default_factory=lambda: [0])
+    backoff: BackoffConfig = BackoffConfig()
+    restart_limit: RestartLimit = RestartLimit()
+    start_grace: str = "1s"
+    stop_signal: str | int = "TERM"
+    stop_timeout: str = "10s"
+    depends_on: list[str] = []
+    log: LogConfig | None = None
+    restart_cron: str | None = None
+    watch: list[str] = []
+    watch_ignore: list[str] = []
+    health: list[dict[str, Any]] = []
+    start_timeout: str = "60s"
+
+    def signum(self) -> signal.Signals:
+        return to_signal(self.stop_signal)
+
+
+class Procfile(Struct):
+    file: str
+    supervisor: SupervisorConfig
+    bots: dict[str, BotConfig]
+    tasks: dict[str, TaskConfig] = {}
+    env_files: dict[str, dict[str, str]] = {}
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.file).parent
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.base_dir / self.supervisor.state_dir).resolve()
+
+    def bot_env(self, name: str) -> dict[str, str]:
+        """The env_file's values under the bot's own `env` (env wins)."""
+        return {**self.env_files.get(name, {}), **self.bots[name].env}
+
+    def bot_cwd(self, name: str) -> Path:
+        return self.cwd_of(self.bots[name])
+
+    def cwd_of(self, command: Command) -> Path:
+        return (self.base_dir / command.cwd).resolve() if command.cwd else self.base_dir.resolve()
+
+    def log_config(self, name: str) -> LogConfig:
+        return self.bots[name].log or self.supervisor.log
+
+    def start_order(self) -> list[str]:
+        """Bots ordered so that every dependency comes before its dependents."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in seen:
+                return
+            seen.add(n)
+            for d in self.bots[n].depends_on:
+                visit(d)
+            order.append(n)
+
+        for n in self.bots:
+            visit(n)
+        return order
+
+
+TOP_KEYS = ("supervisor", "defaults", "bots", "tasks")
+NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
+NESTED = ("backoff", "restart_limit", "log", "env")
+_BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_DURATIONS = {
+    "start_grace": (), "stop_timeout": (),
+    "backoff.initial": ("backoff", "initial"), "backoff.max": ("backoff", "max"),
+    "restart_limit.window": ("restart_limit", "window"), "start_timeout": (),
+}
+
+
+def to_signal(value: str | int) -> signal.Signals:
+    if isinstance(value, int):
+        return signal.Signals(value)
+    name = value.upper()
+    return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
+
+
+def parse_dotenv(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v or "" for k, v in dotenv_values(path).items()}
+
+
+def load(path: str | os.PathLike[str]) -> Procfile:
+    """Read and validate a procfile; raises ConfigErrors listing every problem found."""
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigErrors([ConfigError(file, "", f"cannot read: {e.strerror or e}")]) from None
+    return loads(data, file)
+
+
+def loads(data: bytes | str, file: str) -> Procfile:
+    errors: list[ConfigError] = []
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        raw = msgspec.toml.decode(data)
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigErrors([ConfigError(file, "", f"not UTF-8 text: byte 0x{data[e.start]:02x} is invalid", line, col)]) from None
+    except msgspec.DecodeError as e:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and "(at end of document)" in str(e):
+            lines = data.rstrip("\n").split("\n")
+            line, col = len(lines), len(lines[-1]) + 1
+        raise ConfigErrors([ConfigError(file, "", f"TOML syntax error: {str(e).split(' (at')[0]}", line, col)]) from None
+    for key in raw:
+        if key not in TOP_KEYS:
+            errors.append(ConfigError(file, key, f"unknown section{did_you_mean(key, TOP_KEYS)}; expected one of {', '.join(TOP_KEYS)}"))
+    sup = convert_table(raw.get("supervisor", {}), SupervisorConfig, file, "supervisor", errors) or SupervisorConfig()
+    _check_log(file, "supervisor.log", sup.log, errors)
+    try:
+        zone(sup.timezone)
+    except ValueError as e:
+        errors.append(ConfigError(file, "supervisor.timezone", str(e)))
+    defaults = _check_defaults(raw.get("defaults", {}), file, errors)
+    bots_raw = raw.get("bots", {})
+    bots: dict[str, BotConfig] = {}
+    env_files: dict[str, dict[str, str]] = {}
+    if not isinstance(bots_raw, dict):
+        errors.append(ConfigError(file, "bots", f"expected a table of [bots.NAME] tables, found {describe(bots_raw)}"))
+        bots_raw = {}
+    for name, table in bots_raw.items():
+        key = f"bots.{name}"
+        if not _BOT_NAME.match(name):
+            errors.append(ConfigError(file, key, "bot names use letters, digits, '_', '-' and '.' only"))
+            continue
+        merged = merge(defaults, table) if isinstance(table, dict) else table
+        bot = convert_table(merged, BotConfig, file, key, errors)
+        if bot is not None and _check_bot(file, key, bot, errors):
+            bots[name] = bot
+            if bot.env_file:
+                env_path = Path(file).parent / bot.env_file
+                try:
+                    env_files[name] = parse_dotenv(env_path) if env_path.is_file() else _missing(file, key, env_path, errors)
+                except (OSError, ValueError, UnicodeDecodeError) as e:
+                    errors.append(ConfigError(file, f"{key}.env_file", f"cannot read {env_path}: {e}"))
+    _check_dependencies(file, bots_raw, errors)
+    tasks = parse_tasks(raw.get("tasks", {}), file, errors, set(bots_raw))
+    _check_log_names(file, bots, tasks, errors)
+    if errors:
+        raise ConfigErrors(errors)
+    if not bots:
+        raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
+    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, env_files=env_files)
+
+
+def _check_log_names(file: str, bots: dict[str, BotConfig], tasks: dict[str, Any], errors: list[ConfigError]) -> None:
+    """Two writers must never share a log file: `x` with 2 instances and a bot `x-1`, or a bot named `supervisor`."""
+    owners: dict[str, str] = {"supervisor.log": "the master's own log"}
+    for name, bot in bots.items():
+        for k in range(bot.instances):
+            owners.setdefault(log_name(name, k, bot.instances), f"bots.{name}")
+    for name, bot in bots.items():
+        for k in range(bot.instances):
+            owner = owners[log_name(name, k, bot.instances)]
+            if owner != f"bots.{name}":
+                errors.append(ConfigError(file, f"bots.{name}", f"its log file {log_name(name, k, bot.instances)} would be shared with {owner}; rename the bot"))
+                break
+    for name in tasks:
+        if f"{name}.log" in owners:
+            errors.append(ConfigError(file, f"tasks.{name}", f"its log file {name}.log would be shared with {owners[name + '.log']}; rename the task"))
+
+
+def _missing(file: str, key: str, path: Path, errors: list[ConfigError]) -> dict[str, str]:
+    errors.append(ConfigError(file, f"{key}.env_file", f"expected an existing dotenv file, found no file at {path}"))
+    return {}
+
+
+def merge(defaults: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    """A bot table over [defaults]; nested tables (backoff, log, ...) merge key by key."""
+    out = dict(defaults)
+    for k, v in table.items():
+        if k in NESTED and isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def _check_defaults(raw: object, file: str, errors: list[ConfigError]) -> dict[str, Any]:
+    before = len(errors)
+    if not isinstance(raw, dict):
+        errors.append(ConfigError(file, "defaults", f"expected a table, found {describe(raw)}"))
+        return {}
+    for k in NOT_DEFAULTABLE & raw.keys():
+        errors.append(ConfigError(file, f"defaults.{k}", "is per bot and cannot be set under [defaults]"))
+    probe = convert_table({**raw, "cmd": "true"}, BotConfig, file, "defaults", errors, ignore=NOT_DEFAULTABLE - {"cmd"})
+    if probe is not None:
+        _check_bot(file, "defaults", probe, errors)
+    return raw if len(errors) == before else {}
+
+
+def _check_log(file: str, key: str, log: LogConfig, errors: list[ConfigError]) -> None:
+    try:
+        if log.max_bytes < 1024:
+            errors.append(ConfigError(file, f"{key}.max_size", f"expected at least 1KB, found {log.max_size!r}"))
+    except ValueError as e:
+        errors.append(ConfigError(file, f"{key}.max_size", str(e)))
+    if log.backups < 0:
+        errors.append(ConfigError(file, f"{key}.backups", f"expected 0 or more, found {log.backups}"))
+
+
+def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -> bool:
+    before = len(errors)
+    for dotted, path in _DURATIONS.items():
+        obj: Any = bot
+        for part in path or (dotted,):
+            obj = getattr(obj, part)
+        try:
+            parse_duration(obj)
+        except ValueError as e:
+            errors.append(ConfigError(file, f"{key}.{dotted}", str(e)))
+    if bot.instances < 1:
+        errors.append(ConfigError(file, f"{key}.instances", f"expected an integer >= 1, found {bot.instances}"))
+    try:
+        if not bot.argv():
+            errors.append(ConfigError(file, f"{key}.cmd", "expected a command, found an empty one"))
+    except ValueError as e:
+        errors.append(ConfigError(file, f"{key}.cmd", f"cannot split the command string: {e}"))
+    try:
+        bot.signum()
+    except (KeyError, ValueError):
+        errors.append(ConfigError(file, f"{key}.stop_signal", f"expected a signal name like 'TERM' or 'INT', found {describe(bot.stop_signal)}"))
+    b = bot.backoff
+    if b.factor < 1:
+        errors.append(ConfigError(file, f"{key}.backoff.factor", f"expected a number >= 1, found {b.factor}"))
+    if not 0 <= b.jitter <= 1:
+        errors.append(ConfigError(file, f"{key}.backoff.jitter", f"expected a fraction between 0 and 1, found {b.jitter}"))
+    if bot.restart_limit.count < 0:
+        errors.append(ConfigError(file, f"{key}.restart_limit.count", f"expected 0 or more, found {bot.restart_limit.count}"))
+    if bot.log is not None:
+        _check_log(file, f"{key}.log", bot.log, errors)
+    if bot.restart_cron is not None:
+        try:
+            Cron(bot.restart_cron)
+        except ValueError as e:
+            errors.append(ConfigError(file, f"{key}.restart_cron", str(e)))
+    return len(errors) == before
+
+
+def _check_dependencies(file: str, raw_bots: dict[str, Any], errors: list[ConfigError]) -> None:
+    """Unknown dependencies and cycles, judged on the raw tables so a bot with other errors still gets these."""
+    names = tuple(raw_bots)
+    deps = {n: [d for d in t.get("depends_on", []) if isinstance(d, str)]
+            for n, t in raw_bots.items() if isinstance(t, dict) and isinstance(t.get("depends_on", []), list)}
+    for name, wanted in deps.items():
+        for i, dep in enumerate(wanted):
+            if dep not in raw_bots:
+                errors.append(ConfigError(file, f"bots.{name}.depends_on[{i}]", f"unknown bot '{dep}'{did_you_mean(dep, names)}"))
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        stack.append(n)
+        for dep in deps[n]:
+            if dep not in deps:
+                continue
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep):] + [dep]
+                errors.append(ConfigError(file, f"bots.{n}.depends_on", f"dependency cycle: {' -> '.join(cycle)}"))
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[n] = 2
+
+    for n in deps:
+        if n not in state:
+            visit(n)
+
+
+class Timing(msgspec.Struct, frozen=True):
+    """A bot's durations in seconds, parsed once after validation."""
+
+    start_grace: float
+    stop_timeout: float
+    backoff_initial: float
+    backoff_max: float
+    restart_window: float
+    start_timeout: float
+
+
+def timing(bot: BotConfig) -> Timing:
+    return Timing(
+        start_grace=parse_duration(bot.start_grace),
+        stop_timeout=parse_duration(bot.stop_timeout),
+        backoff_initial=parse_duration(bot.backoff.initial),
+        backoff_max=parse_duration(bot.backoff.max),
+        restart_window=parse_duration(bot.restart_limit.window),
+        start_timeout=parse_duration(bot.start_timeout),
+    )

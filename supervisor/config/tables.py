@@ -1,0 +1,116 @@
+"""Turn raw TOML tables into msgspec Structs, collecting errors that name file and dotted key."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from typing import TypeVar
+
+import msgspec
+
+from ..errors import ConfigError
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_MSGSPEC_PATH = re.compile(r"\s*-\s*at\s*`\$(?P<path>[^`]*)`\s*$")
+
+
+def describe(value: object) -> str:
+    """How a found value reads in an error: its TOML type and a short repr."""
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+_TYPE_WORDS = {"int": "an integer", "str": "a string", "float": "a number", "bool": "true or false",
+               "array": "an array", "object": "a table", "null": "nothing"}
+
+
+def humanize(msg: str, tp: object) -> str:
+    """msgspec's "Expected `int | str`, got `bool`" as a person would say it."""
+    if msg.startswith("Invalid enum value") and typing.get_origin(tp) is typing.Literal:
+        return "expected one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    m = re.match(r"Expected `([^`]+)`, got `[^`]+`", msg)
+    if m:
+        return "expected " + " or ".join(_TYPE_WORDS.get(w.strip(), w.strip()) for w in m.group(1).split("|"))
+    return msg[:1].lower() + msg[1:]
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def msgspec_key(prefix: str, err: msgspec.ValidationError) -> tuple[str, str]:
+    """Map msgspec's `$.a[0].b` path onto our dotted key under `prefix`, and strip it from the message."""
+    text = str(err)
+    m = _MSGSPEC_PATH.search(text)
+    if not m:
+        return prefix, text
+    path = m.group("path")
+    path = re.sub(r"\[(?:'|\")?([^\]'\"]+)(?:'|\")?\]", lambda g: f"[{g.group(1)}]" if g.group(1).isdigit() else f".{g.group(1)}", path)
+    return (prefix + path).strip("."), text[: m.start()].strip()
+
+
+def _struct_in(tp: object) -> type[msgspec.Struct] | None:
+    """The Struct class in `T` or `T | None`, if any."""
+    for a in typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,):
+        if isinstance(a, type) and issubclass(a, msgspec.Struct):
+            return a
+    return None
+
+
+def _check_nested(value: dict, tp: object, file: str, key: str, errors: list[ConfigError]) -> bool:
+    """A sub-table (backoff, log, env, ...) checked key by key so errors name `a.b.c` and unknown keys get a hint."""
+    struct = _struct_in(tp)
+    if struct is not None:
+        convert_table(value, struct, file, key, errors)
+        return True
+    if typing.get_origin(tp) is dict:
+        vtype = typing.get_args(tp)[1]
+        for k, v in value.items():
+            try:
+                msgspec.convert(v, vtype, strict=True)
+            except msgspec.ValidationError as e:
+                path, msg = msgspec_key(f"{key}.{k}", e)
+                errors.append(ConfigError(file, path, f"{humanize(msg, vtype)}, found {describe(v)}"))
+        return True
+    return False
+
+
+def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[ConfigError],
+                  ignore: frozenset[str] = frozenset()) -> T | None:
+    """Convert one table, reporting every unknown key and every bad field (not just the first)."""
+    if not isinstance(raw, dict):
+        errors.append(ConfigError(file, key, f"expected a table, found {describe(raw)}"))
+        return None
+    fields = {f.name: f for f in msgspec.structs.fields(cls)}
+    before = len(errors)
+    for name, value in raw.items():
+        sub = f"{key}.{name}" if key else name
+        if name in ignore:
+            continue
+        if name not in fields:
+            errors.append(ConfigError(file, sub, f"unknown key{did_you_mean(name, tuple(fields))}"))
+            continue
+        if isinstance(value, dict) and _check_nested(value, fields[name].type, file, sub, errors):
+            continue
+        try:
+            msgspec.convert(value, fields[name].type, strict=True)
+        except msgspec.ValidationError as e:
+            path, msg = msgspec_key(sub, e)
+            tp = fields[name].type if path == sub else None
+            errors.append(ConfigError(file, path, f"{humanize(msg, tp)}, found {describe(value)}"))
+    for name, f in fields.items():
+        if f.required and name not in raw:
+            errors.append(ConfigError(file, f"{key}.{name}" if key else name, "is required"))
+    if len(errors) > before:
+        return None
+    try:
+        return msgspec.convert({k: v for k, v in raw.items() if k not in ignore}, cls, strict=True)
+    except msgspec.ValidationError as e:
+        path, msg = msgspec_key(key, e)
+        errors.append(ConfigError(file, path, humanize(msg, None)))
+        return None

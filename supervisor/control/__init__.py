@@ -1,0 +1,1 @@
+"""The control plane: wire protocol, client, server and the master's request handlers."""

@@ -1,0 +1,119 @@
+"""What the master answers on control.sock: one handler per request type, looked up in a table."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from ..bus.frames import BusStats
+from ..config.procfile import to_signal
+from ..core.states import State
+from ..engine.fleet import Fleet
+from ..health.target import HealthBoard
+from ..jobs.tasks import ScheduledTask
+from .protocol import (
+    Action,
+    ActionReply,
+    Error,
+    Frame,
+    HealthReply,
+    HealthRequest,
+    HealthRow,
+    Reload,
+    Response,
+    RunReply,
+    RunTask,
+    Shutdown,
+    SignalRequest,
+    StatusReply,
+    StatusRequest,
+    TasksReply,
+    TasksRequest,
+)
+from .rows import action_reply, health_entry, instance_rows, run_row, task_row
+from .usage import Usage
+
+
+class Handlers:
+    """The parts a request may read or act on are handed in by the master; nothing here wires them together."""
+
+    def __init__(self, procfile_path: str, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
+                 bus_stats: Callable[[], dict[tuple[str, int], BusStats]], reload: Callable[[], Awaitable[Response]],
+                 shutdown: Callable[[], Awaitable[None]]) -> None:
+        self.procfile_path = procfile_path
+        self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
+        self._reload, self._shutdown = reload, shutdown
+        self._usage = Usage()
+        self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
+            Reload: self._on_reload, Shutdown: self._on_shutdown, TasksRequest: self._on_tasks, RunTask: self._on_run_task,
+            HealthRequest: self._on_health, StatusRequest: self._on_status, SignalRequest: self._on_signal,
+            Action: self._on_action,
+        }
+
+    async def handle(self, request: Frame) -> Response:
+        handler = self._table.get(type(request))
+        if handler is None:
+            return Error(message=f"unsupported request {type(request).__name__}")
+        return await handler(request)
+
+    async def _on_reload(self, request: Reload) -> Response:
+        return await self._reload()
+
+    async def _on_shutdown(self, request: Shutdown) -> Response:
+        await self._shutdown()
+        return ActionReply(message="all bots stopped, master exiting")
+
+    async def _on_tasks(self, request: TasksRequest) -> Response:
+        return TasksReply(tasks=[task_row(t) for t in self._tasks.values()])
+
+    async def _on_run_task(self, request: RunTask) -> Response:
+        task = self._tasks.get(request.name)
+        if task is None:
+            return Error(message=f"no task named {request.name!r}; tasks: {', '.join(self._tasks) or 'none'}")
+        run = await task.run_now()
+        if run is None:
+            return Error(message=f"task {request.name} is still running and overlap = false; skipped")
+        return RunReply(name=request.name, run=run_row(run))
+
+    async def _on_health(self, request: HealthRequest) -> Response:
+        selected = self._fleet.select(request.target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        rows = []
+        for inst in selected:
+            checks = self._health.of(inst)
+            records = [health_entry(r) for r in checks.runner.history()] if checks else []
+            rows.append(HealthRow(bot=inst.bot, instance=inst.index,
+                                  summary=self._health.describe(inst) or "no health checks", records=records))
+        return HealthReply(instances=rows)
+
+    async def _on_status(self, request: StatusRequest) -> Response:
+        selected = self._fleet.select(request.target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        rows = instance_rows(selected, self._usage)
+        bus = self._bus_stats()
+        for row, inst in zip(rows, selected):
+            stats = bus.get((inst.bot, inst.index))
+            if stats is not None and (stats.connected or stats.msgs_in or stats.msgs_out):
+                row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
+            row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
+            row.health = row.health or self._health.describe(inst)
+        return StatusReply(instances=rows)
+
+    async def _on_signal(self, request: SignalRequest) -> Response:
+        selected = self._fleet.select(request.target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        try:
+            sig = to_signal(request.signal)
+        except (KeyError, ValueError):
+            return Error(message=f"unknown signal {request.signal!r}")
+        sent = [i.name for i in selected if i.send_signal(sig)]
+        return ActionReply(message=f"sent {sig.name} to {len(sent)} instance(s)", affected=sent, ok=bool(sent))
+
+    async def _on_action(self, request: Action) -> Response:
+        selected = self._fleet.select(request.target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        return action_reply(await self._fleet.act(request.verb, request.target, selected))

@@ -1,0 +1,166 @@
+"""The control protocol: the msgspec frames that travel over state_dir/control.sock.
+
+Imports stay light (msgspec and the stdlib) because every `supctl` verb loads this module.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 4 * 1024 * 1024
+HEADER = struct.Struct(">I")
+
+
+class Frame(msgspec.Struct, tag_field="op", tag=str.lower, forbid_unknown_fields=True, kw_only=True):
+    """Every request and response; the `op` field tells them apart."""
+
+
+class Hello(Frame):
+    version: int
+    client: str = "supctl"
+
+
+class StatusRequest(Frame):
+    target: str | None = None
+
+
+class Action(Frame):
+    verb: Literal["start", "stop", "restart"]
+    target: str
+
+
+class SignalRequest(Frame):
+    signal: str
+    target: str
+
+
+class Reload(Frame):
+    pass
+
+
+class TasksRequest(Frame):
+    pass
+
+
+class HealthRequest(Frame):
+    target: str
+
+
+class RunTask(Frame):
+    name: str
+
+
+class Shutdown(Frame):
+    pass
+
+
+Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
+
+
+class Welcome(Frame):
+    version: int
+    master_pid: int
+    procfile: str
+
+
+class Error(Frame):
+    message: str
+
+
+class InstanceStatus(msgspec.Struct, kw_only=True):
+    bot: str
+    instance: int
+    state: str
+    pid: int | None = None
+    uptime: float | None = None
+    restarts: int = 0
+    last_exit: str | None = None
+    cpu: float | None = None
+    rss: int | None = None
+    health: str | None = None
+    bus: str | None = None
+
+
+class StatusReply(Frame):
+    instances: list[InstanceStatus]
+
+
+class ActionReply(Frame):
+    message: str
+    ok: bool = True
+    affected: list[str] = []
+
+
+class ReloadReply(Frame):
+    added: list[str] = []
+    removed: list[str] = []
+    restarted: list[str] = []
+    kept: list[str] = []
+    needs_restart: list[str] = []
+
+
+class TaskRunRow(msgspec.Struct, kw_only=True):
+    """One finished run of a scheduled task, as the wire carries it (times as ISO-8601 strings)."""
+
+    started: str
+    duration: float
+    outcome: str
+    exit_code: int | None = None
+    error: str | None = None
+
+
+class TaskRow(msgspec.Struct, kw_only=True):
+    name: str
+    schedule: str
+    next_run: str | None
+    running: int
+    skipped: int
+    runs: list[TaskRunRow]
+
+
+class TasksReply(Frame):
+    tasks: list[TaskRow]
+
+
+class RunReply(Frame):
+    name: str
+    run: TaskRunRow
+
+
+class HealthEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One check result or the recovery it triggered: kept by the health runner, shown by `supctl health`."""
+
+    kind: Literal["check", "recovery"]
+    index: int
+    name: str
+    ok: bool
+    reason: str
+    time: float
+    duration: float
+
+
+class HealthRow(msgspec.Struct, kw_only=True):
+    bot: str
+    instance: int
+    summary: str
+    records: list[HealthEntry]
+
+
+class HealthReply(Frame):
+    instances: list[HealthRow]
+
+
+Response = Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
+
+_encoder = msgspec.msgpack.Encoder()
+request_decoder = msgspec.msgpack.Decoder(Request)
+response_decoder = msgspec.msgpack.Decoder(Response)
+
+
+def encode(frame: Frame) -> bytes:
+    body = _encoder.encode(frame)
+    return HEADER.pack(len(body)) + body

@@ -1,0 +1,77 @@
+"""How replies look to a person: tables, durations, sizes. Pure string functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .protocol import HealthRow, InstanceStatus, TaskRow
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+STATUS_HEADERS = ("BOT", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM", "LAST EXIT")
+EXTRA_HEADERS = {"health": "HEALTH", "bus": "BUS IN/OUT/DROP"}
+
+
+def status_table(rows: list[InstanceStatus]) -> str:
+    extra = [h for h in ("health", "bus") if any(getattr(r, h) for r in rows)]
+    cells = [
+        [r.bot, str(r.instance), r.state, str(r.pid or "-"), duration(r.uptime), str(r.restarts),
+         "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), r.last_exit or "-",
+         *(getattr(r, h) or "-" for h in extra)]
+        for r in rows
+    ]
+    return table([*STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)
+
+
+def tasks_table(rows: list[TaskRow]) -> str:
+    def last(r: TaskRow) -> str:
+        if not r.runs:
+            return "-"
+        run = r.runs[-1]
+        how = f"code {run.exit_code}" if run.exit_code is not None else run.outcome
+        return f"{run.started} {how} in {run.duration:.2f}s"
+
+    cells = [[r.name, r.schedule, r.next_run or "-", str(r.running), str(r.skipped), last(r)] for r in rows]
+    return table(("TASK", "SCHEDULE", "NEXT RUN", "RUNNING", "SKIPPED", "LAST RUN"), cells)
+
+
+def health_report(rows: list[HealthRow], last: int = 10) -> str:
+    """Per instance: the summary line, then its last results and recoveries with local times."""
+    import time
+
+    out = []
+    for r in rows:
+        out.append(f"{r.bot}:{r.instance}  {r.summary}")
+        for e in r.records[-last:]:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.time))
+            verdict = ("ok" if e.ok else "FAIL") if e.kind == "check" else ("recovered" if e.ok else "recovery failed")
+            out.append(f"  {stamp}  {e.kind:8} {e.name:14} {verdict:15} {e.duration * 1000:6.0f}ms  {e.reason}")
+    return "\n".join(out)

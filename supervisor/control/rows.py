@@ -1,0 +1,47 @@
+"""Wire rows built from the engine's, health's and jobs' own records: the only place those meet the protocol."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..core.states import ALIVE
+from ..engine.fleet import Outcome
+from ..engine.instance import Instance
+from ..health.runner import Record
+from ..jobs.schedule import TaskRun
+from ..jobs.tasks import ScheduledTask, describe
+from .protocol import ActionReply, HealthEntry, InstanceStatus, TaskRow, TaskRunRow
+from .usage import Usage
+
+
+def instance_rows(instances: list[Instance], usage: Usage) -> list[InstanceStatus]:
+    alive = {i.pid: i for i in instances if i.state in ALIVE and i.pid is not None}
+    sampled = usage.sample(list(alive))
+    rows = []
+    for inst in instances:
+        pid = inst.pid if inst.pid in alive and alive[inst.pid] is inst else None
+        cpu, rss = sampled.get(pid, (None, None)) if pid else (None, None)
+        rows.append(InstanceStatus(
+            bot=inst.bot, instance=inst.index, state=inst.state.value, pid=pid, uptime=inst.uptime(),
+            restarts=inst.restarts, last_exit=inst.last_exit.describe() if inst.last_exit else None, cpu=cpu, rss=rss,
+        ))
+    return rows
+
+
+def run_row(run: TaskRun) -> TaskRunRow:
+    return TaskRunRow(started=run.started.isoformat(timespec="seconds"), duration=run.duration, outcome=run.outcome,
+                      exit_code=run.exit_code, error=run.error)
+
+
+def task_row(task: ScheduledTask) -> TaskRow:
+    due = task.scheduler.next_due
+    return TaskRow(name=task.name, schedule=describe(task.config), next_run=due.isoformat() if due else None,
+                   running=task.runner.running, skipped=task.runner.skipped, runs=[run_row(r) for r in task.runner.history])
+
+
+def health_entry(record: Record) -> HealthEntry:
+    return HealthEntry(**msgspec.structs.asdict(record))
+
+
+def action_reply(outcome: Outcome) -> ActionReply:
+    return ActionReply(message=outcome.message, affected=outcome.affected, ok=outcome.ok)

@@ -1,0 +1,1 @@
+"""Process states, backoff and units: the pure core, stdlib only."""

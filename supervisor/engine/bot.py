@@ -1,0 +1,56 @@
+"""One [bots.NAME] entry: its instances started and stopped together, and when it counts as ready."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from ..config.paths import log_name
+from ..config.procfile import BotConfig, Procfile
+from ..core.states import State
+from ..output.rotating import RotatingLog
+from .instance import Instance, Launch, Transition
+
+
+def launch_for(procfile: Procfile, name: str, index: int, base_env: dict[str, str], extra: dict[str, str]) -> Launch:
+    """argv, cwd and environment of one instance (PYTHONUNBUFFERED=1 unless the procfile says otherwise, pm2 #3076)."""
+    bot = procfile.bots[name]
+    env = {**base_env, "PYTHONUNBUFFERED": "1", **procfile.bot_env(name),
+           "SUPCTL_BOT": name, "SUPCTL_INSTANCE": str(index), **extra}
+    return Launch(argv=bot.argv(), cwd=procfile.bot_cwd(name), env=env)
+
+
+class Bot:
+    def __init__(self, name: str, procfile: Procfile, base_env: dict[str, str],
+                 on_transition: Callable[[Transition], None], logger: logging.Logger,
+                 guard: Callable[[int, bool], None] | None = None,
+                 instance_env: Callable[[str, int], dict[str, str]] = lambda bot, k: {}) -> None:
+        self.name = name
+        self.config: BotConfig = procfile.bots[name]
+        self.ready = asyncio.Event()
+        logcfg = procfile.log_config(name)
+        logs_dir = procfile.state_dir / "logs"
+        self.instances: list[Instance] = []
+        for k in range(self.config.instances):
+            log = RotatingLog(logs_dir / log_name(name, k, self.config.instances), logcfg.max_bytes, logcfg.backups, logcfg.timestamps)
+            self.instances.append(Instance(name, k, self.config, launch_for(procfile, name, k, base_env, instance_env(name, k)), log,
+                                           on_transition, logger, guard=guard))
+
+    def update_ready(self) -> None:
+        """Ready = every instance RUNNING; dependents wait on this event."""
+        if all(i.state == State.RUNNING for i in self.instances):
+            self.ready.set()
+        else:
+            self.ready.clear()
+
+    def start(self, reason: str = "start requested") -> None:
+        for inst in self.instances:
+            inst.start(reason)
+
+    async def stop(self, reason: str = "stop requested") -> None:
+        await asyncio.gather(*(inst.stop(reason) for inst in self.instances))
+
+    def close_logs(self) -> None:
+        for inst in self.instances:
+            inst.log.close()

@@ -1,0 +1,227 @@
+"""One instance of a bot: spawn, watch, restart with backoff inside the budget, stop the whole group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from ..config.procfile import BotConfig, Timing, timing
+from ..core import states
+from ..core.backoff import RestartBudget, backoff_delay
+from ..core.states import State
+from ..errors import SpawnError
+from ..output.rotating import RotatingLog
+from .spawn import Child, group_alive, kill_group, spawn
+
+_JITTER = random.Random()
+"""One generator for every instance's backoff jitter (a Random holds 2.5 KiB of state)."""
+
+GROUP_POLL = 0.02
+"""Only while stopping: how often to look whether a group's stragglers are gone (the kernel has no event for it)."""
+
+
+class ExitInfo(msgspec.Struct, frozen=True):
+    code: int | None
+    signal: str | None
+    uptime: float
+    reason: str
+
+    def describe(self) -> str:
+        how = f"signal {self.signal}" if self.signal else f"code {self.code}" if self.code is not None else "not started"
+        return f"{how} after {self.uptime:.2f}s" + (f": {self.reason}" if self.reason else "")
+
+
+class Transition(msgspec.Struct, frozen=True):
+    bot: str
+    instance: int
+    old: str
+    new: str
+    reason: str
+    pid: int | None
+    at: float
+
+
+class Launch(msgspec.Struct, frozen=True):
+    """Everything needed to start the process, resolved by the master from the procfile."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+
+
+class Instance:
+    """Drives one OS process through states.py; the master is told of every transition."""
+
+    def __init__(self, bot: str, index: int, config: BotConfig, launch: Launch, log: RotatingLog,
+                 on_transition: Callable[[Transition], None], logger: logging.Logger,
+                 rng: random.Random | None = None, guard: Callable[[int, bool], None] | None = None) -> None:
+        self.bot = bot
+        self.index = index
+        self.config = config
+        self.timing: Timing = timing(config)
+        self.launch = launch
+        self.log = log
+        self.state = State.STOPPED
+        self.pid: int | None = None
+        self.started_at: float | None = None
+        self.restarts = 0
+        self.last_exit: ExitInfo | None = None
+        self.degraded: str | None = None
+        self._on_transition = on_transition
+        self._logger = logger
+        self._rng = rng or _JITTER
+        self._guard = guard
+        self._budget = RestartBudget(config.restart_limit.count, self.timing.restart_window)
+        self._child: Child | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop_requested = False
+        self._stopping: asyncio.Task[None] | None = None
+        self._settled = asyncio.Event()
+        self._spawned = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return f"{self.bot}:{self.index}"
+
+    def _set(self, new: State, reason: str) -> None:
+        old = self.state
+        states.check_transition(old, new)
+        self.state = new
+        self._logger.info("%s %s -> %s (%s)", self.name, old.value, new.value, reason)
+        self._on_transition(Transition(self.bot, self.index, old.value, new.value, reason, self.pid, time.time()))
+        if new in states.SETTLED:
+            self._settled.set()
+        else:
+            self._settled.clear()
+
+    async def wait_settled(self) -> State:
+        await self._settled.wait()
+        return self.state
+
+    def start(self, reason: str = "start requested") -> None:
+        """Start supervising (no-op when already alive or waiting to restart)."""
+        if self._task and not self._task.done():
+            return
+        self._stop_requested = False
+        self._budget.reset()
+        self._settled.clear()
+        self._task = asyncio.get_running_loop().create_task(self._supervise(reason), name=f"supervise {self.name}")
+
+    async def _supervise(self, reason: str) -> None:
+        attempt = 0
+        while True:
+            self._set(State.STARTING, reason)
+            exit_info, was_running = await self._run_once()
+            if self._stop_requested:
+                return
+            self.last_exit = exit_info
+            if was_running and exit_info.uptime >= self.timing.backoff_max:
+                attempt = 0
+            if not self._should_restart(exit_info, was_running):
+                self._set(State.EXITED, f"exited with {exit_info.describe()}; restart = {self.config.restart}")
+                return
+            if not self._budget.spend(time.monotonic()):
+                self._set(State.FATAL, f"exited with {exit_info.describe()}; more than {self.config.restart_limit.count} restarts in {self.config.restart_limit.window}")
+                return
+            b = self.config.backoff
+            delay = backoff_delay(attempt, self.timing.backoff_initial, b.factor, self.timing.backoff_max, b.jitter, self._rng)
+            attempt += 1
+            self.restarts += 1
+            self._set(State.BACKOFF, f"exited with {exit_info.describe()}; restart {self.restarts} in {delay:.3f}s")
+            await asyncio.sleep(delay)
+            reason = f"restart after backoff {delay:.3f}s"
+
+    def _should_restart(self, exit_info: ExitInfo, was_running: bool) -> bool:
+        policy = self.config.restart
+        if policy == "always":
+            return True
+        if policy == "never":
+            return False
+        clean = exit_info.signal is None and exit_info.code in self.config.success_codes
+        return not clean or not was_running
+
+    async def _run_once(self) -> tuple[ExitInfo, bool]:
+        """One process lifetime: returns how it ended and whether it reached RUNNING."""
+        began = time.monotonic()
+        self._spawned.clear()
+        try:
+            self._child = await spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard)
+            self.pid = self._child.pid
+        except SpawnError as e:
+            self.pid, self._child = None, None
+            return ExitInfo(None, None, 0.0, str(e)), False
+        finally:
+            self._spawned.set()
+        self.started_at = time.time()
+        was_running = False
+        try:
+            code = await asyncio.wait_for(asyncio.shield(self._child.exited), self.timing.start_grace)
+        except TimeoutError:
+            if self.state == State.STARTING:  # not when a stop already moved us to STOPPING
+                was_running = True
+                self._set(State.RUNNING, f"pid {self.pid} up for {self.config.start_grace}")
+            code = await asyncio.shield(self._child.exited)
+        uptime = time.monotonic() - began
+        if not self._stop_requested:
+            self._reap_group()
+        sig = signal.Signals(-code).name if code < 0 else None
+        return ExitInfo(None if sig else code, sig, uptime, "" if was_running else "exited before start_grace"), was_running
+
+    def _reap_group(self) -> None:
+        """The leader is gone: anything left in its group goes too, so a restart never doubles up."""
+        if self.pid is not None:
+            kill_group(self.pid, signal.SIGKILL)
+            if self._guard:
+                self._guard(self.pid, False)
+
+    async def stop(self, reason: str = "stop requested") -> None:
+        """stop_signal to the group, SIGKILL to the group after stop_timeout; returns when STOPPED."""
+        if self._stopping is None or self._stopping.done():
+            self._stopping = asyncio.get_running_loop().create_task(self._stop(reason))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, reason: str) -> None:
+        self._stop_requested = True
+        task, self._task = self._task, None
+        if self.state == State.STARTING:
+            await self._spawned.wait()
+        child = self._child
+        if self.state in (State.STARTING, State.RUNNING) and child is not None:
+            self._set(State.STOPPING, reason)
+            await self._terminate_group(child)
+        if task is not None:
+            if self.state == State.BACKOFF:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.state in (State.STOPPING, State.BACKOFF):
+            self._set(State.STOPPED, reason)
+        self._settled.set()
+
+    async def _terminate_group(self, child: Child) -> None:
+        pgid = child.pid
+        deadline = time.monotonic() + self.timing.stop_timeout
+        kill_group(pgid, self.config.signum())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(child.exited), self.timing.stop_timeout)
+        while group_alive(pgid) and time.monotonic() < deadline:
+            await asyncio.sleep(GROUP_POLL)
+        if kill_group(pgid, signal.SIGKILL):
+            self._logger.warning("%s: process group %d still alive after stop_timeout %s, sent SIGKILL", self.name, pgid, self.config.stop_timeout)
+        await asyncio.shield(child.exited)
+        if self._guard:
+            self._guard(pgid, False)
+
+    def send_signal(self, sig: int) -> bool:
+        return self.pid is not None and self.state in states.ALIVE and kill_group(self.pid, sig)
+
+    def uptime(self) -> float | None:
+        return time.time() - self.started_at if self.started_at and self.state == State.RUNNING else None

@@ -1,0 +1,1 @@
+"""The plugin host: loading plugins, running health checks and recoveries, event hooks, containment."""

@@ -1,0 +1,86 @@
+"""What the loader hands the runners: validated specs that mint fresh plugin objects per instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from ..plugin import EventHook, HealthCheck, Recovery, RecoveryContext
+from .contain import in_thread
+
+
+class RecoverySpec(msgspec.Struct, frozen=True, kw_only=True):
+    label: str
+    """As written, for logs and history ("restart", "stop + webhook")."""
+    create: Callable[[], Recovery]
+    timeout: float
+
+
+class HealthSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One `[[bots.X.health]]` table, validated."""
+
+    index: int
+    key: str
+    """Dotted key of the table (`bots.api.health[0]`), so runtime reports point at the procfile."""
+    check: str
+    create: Callable[[], HealthCheck]
+    every: float
+    timeout: float
+    failures: int
+    recover: RecoverySpec | None = None
+
+
+class HookSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One event hook table, validated; `events` None means every kind."""
+
+    name: str
+    create: Callable[[], EventHook]
+    events: frozenset[str] | None
+    timeout: float
+
+
+class InOrder(Recovery):
+    """A list of recoveries written where one is expected (`["stop", "webhook"]`): run each in turn.
+
+    A failing part does not skip the rest: the webhook after a failed stop must still go out.
+    """
+
+    name = "in_order"
+    Options = msgspec.Struct
+
+    def __init__(self, parts: list[Recovery]) -> None:
+        super().__init__(None)
+        self.parts = parts
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        errors: list[str] = []
+        for part in self.parts:
+            try:
+                await part.recover(ctx, failure)
+            except Exception as e:  # noqa: BLE001 -- collected and re-raised below
+                errors.append(f"{part.name}: {type(e).__name__}: {e}")
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+    async def close(self) -> None:
+        for part in self.parts:
+            await part.close()
+
+
+class Threaded(Recovery):
+    """A blocking recovery made awaitable, so composite recoveries can await any step alike."""
+
+    name = "threaded"
+    Options = msgspec.Struct
+
+    def __init__(self, inner: Recovery) -> None:
+        super().__init__(None)
+        self.inner = inner
+        self.name = inner.name  # type: ignore[misc] -- errors should name the real plugin
+
+    async def recover(self, ctx: RecoveryContext, failure: str) -> None:
+        await in_thread(self.inner.recover, ctx, failure)
+
+    async def close(self) -> None:
+        await self.inner.close()

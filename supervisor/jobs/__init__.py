@@ -1,0 +1,1 @@
+"""Scheduled tasks, cron restarts and file watching."""

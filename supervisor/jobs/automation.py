@@ -1,0 +1,84 @@
+"""Time- and file-driven actions on bots: restart_cron, watch, and the procfile's own reload_on_change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..config.procfile import BotConfig
+from ..config.schedules import Cron
+from .schedule import Scheduler
+from .watch import watch_paths
+
+PROCFILE = "<procfile>"
+"""The owner of the procfile's own watcher (reload_on_change)."""
+
+WATCH_DEBOUNCE_MS = 500
+"""One restart for a burst of saves: changes closer together than this are one change."""
+
+
+class Automations:
+    """Background tasks per owner (a bot name, or the procfile); cancelled together when the owner goes."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._stops: dict[str, asyncio.Event] = {}
+
+    def _spawn(self, owner: str, coro: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"automation {owner}")  # type: ignore[arg-type]
+        tasks = self._tasks.setdefault(owner, [])
+        tasks.append(task)
+        task.add_done_callback(lambda t: t in tasks and tasks.remove(t))
+
+    def for_bot(self, name: str, bot: BotConfig, cwd: Path, timezone: str,
+                restart: Callable[[str, str], Awaitable[object]]) -> None:
+        if bot.restart_cron:
+            def due(_: object) -> None:
+                self._spawn(name, restart(name, f"restart_cron {bot.restart_cron}"))  # type: ignore[arg-type]
+
+            self._spawn(name, Scheduler(Cron(bot.restart_cron, timezone), due).run())
+        if bot.watch:
+            async def changed(paths: set[str]) -> None:
+                shown = ", ".join(sorted(paths)[:3]) + (" ..." if len(paths) > 3 else "")
+                await restart(name, f"watched files changed: {shown}")
+
+            self._watch(name, cwd, bot.watch, bot.watch_ignore, changed)
+
+    def for_procfile(self, procfile: Path, reload: Callable[[], Awaitable[object]]) -> None:
+        async def changed(_: set[str]) -> None:
+            self._logger.info("procfile %s changed on disk: reloading", procfile)
+            await reload()
+
+        self._logger.info("reload_on_change is on: watching %s", procfile)
+        self._watch(PROCFILE, procfile.parent, [procfile.name], [], changed)
+
+    def stop_procfile_watch(self) -> None:
+        """The watcher ends after the reload it may be running: unlike cancel(), safe to call from that reload."""
+        stop = self._stops.pop(PROCFILE, None)
+        if stop is not None:
+            stop.set()
+            self._logger.info("reload_on_change is off: no longer watching the procfile")
+
+    def _watch(self, owner: str, root: Path, patterns: list[str], ignore: list[str],
+               on_change: Callable[[set[str]], Awaitable[None]]) -> None:
+        stop = self._stops.setdefault(owner, asyncio.Event())
+        self._spawn(owner, watch_paths(root, patterns, ignore, on_change, WATCH_DEBOUNCE_MS, stop))
+
+    async def cancel(self, owner: str) -> None:
+        stop = self._stops.pop(owner, None)
+        if stop is not None:
+            stop.set()
+        tasks = self._tasks.pop(owner, [])
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def close(self) -> None:
+        for owner in list(self._tasks):
+            await self.cancel(owner)

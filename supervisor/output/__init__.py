@@ -1,0 +1,1 @@
+"""Bot output: rotating log files and reading them back (`supctl logs`)."""

@@ -1,0 +1,179 @@
+"""Bot output into rotating files, line by line and without losing a byte; tail for readers.
+
+Layout: one file per instance, `logs/NAME.log` (or `NAME-k.log` when a bot has several
+instances). stdout and stderr share that file in arrival order; lines are never split
+between the two streams, and stderr lines carry the prefix `[stderr] `.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+
+STDERR_TAG = b"[stderr] "
+MAX_LINE = 1 << 20
+"""A line longer than this (a bot printing without newlines) is written in pieces, so memory stays bounded."""
+
+
+def rotated(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.name}.{n}")
+
+
+class RotatingLog:
+    """An append-only file that rolls over to NAME.log.1 .. NAME.log.N past max_bytes."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int, timestamps: bool = False) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.timestamps = timestamps
+        self.errors = 0
+        self._file = self._open()
+
+    def _open(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "ab", buffering=0)
+        os.chmod(self.path, 0o600)
+        self._size = f.tell()
+        return f
+
+    def write_lines(self, *parts: bytes | memoryview) -> None:
+        """Write whole lines (the parts joined end with a newline) in one writev, without copying them."""
+        self._write(parts)
+
+    def write_tagged(self, data: bytes, tag: bytes) -> None:
+        """Whole lines with `tag` (and the time, if asked) in front of each."""
+        prefix = tag
+        if self.timestamps:
+            prefix = datetime.now().astimezone().isoformat(timespec="milliseconds").encode() + b" " + tag
+        if prefix:
+            data = prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        self._write((data,))
+
+    def _write(self, parts: tuple[bytes | memoryview, ...]) -> None:
+        size = sum(len(p) for p in parts)
+        if self._size + size > self.max_bytes:
+            self._write_across(b"".join(parts))
+            return
+        self._writev(parts, size)
+        if self._size >= self.max_bytes:
+            self.rotate()
+
+    def _write_across(self, data: bytes) -> None:
+        """Cut at the last whole line that fits: a file outgrows max_size only by a single line longer than it."""
+        view = memoryview(data)
+        start = 0
+        while len(data) - start > self.max_bytes - self._size:
+            cut = data.rfind(b"\n", start, start + self.max_bytes - self._size) + 1
+            if not cut:
+                if self._size:
+                    self.rotate()
+                    continue
+                cut = data.find(b"\n", start) + 1 or len(data)
+            self._writev((view[start:cut],), cut - start)
+            self.rotate()
+            start = cut
+        if start < len(data):
+            self._writev((view[start:],), len(data) - start)
+            if self._size >= self.max_bytes:
+                self.rotate()
+
+    def _writev(self, parts: tuple[bytes | memoryview, ...], size: int) -> None:
+        try:
+            done = os.writev(self._file.fileno(), parts)
+            if done < size:
+                self._file.write(b"".join(bytes(p) for p in parts)[done:])
+        except OSError as e:
+            self.errors += 1
+            if self.errors == 1 or self.errors % 1000 == 0:
+                logging.getLogger("supctl").error("cannot write %s: %s (%d writes failed so far; the bot keeps running)",
+                                                  self.path, e.strerror or e, self.errors)
+            return
+        self._size += size
+
+    def rotate(self) -> None:
+        self._file.close()
+        if self.backups > 0:
+            for n in range(self.backups - 1, 0, -1):
+                if rotated(self.path, n).exists():
+                    os.replace(rotated(self.path, n), rotated(self.path, n + 1))
+            os.replace(self.path, rotated(self.path, 1))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._file = self._open()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RotatingLogHandler(logging.Handler):
+    """The master's own records, rotated exactly like bot output (and without logging.handlers' imports)."""
+
+    def __init__(self, log: RotatingLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.log.write_lines(self.format(record).encode(), b"\n")
+        except Exception:
+            self.handleError(record)
+
+
+class LineSplitter:
+    """One pipe's bytes into whole lines for a shared RotatingLog; keeps the partial tail until its newline."""
+
+    def __init__(self, log: RotatingLog, tag: bytes = b"") -> None:
+        self.log = log
+        self.tag = tag
+        self._tail = b""
+
+    def feed(self, data: bytes) -> None:
+        end = data.rfind(b"\n") + 1
+        if not end:
+            self._tail += data
+            if len(self._tail) > MAX_LINE:
+                self._emit(self._tail + b"\n")
+                self._tail = b""
+            return
+        head = memoryview(data)[:end] if end < len(data) else data
+        if self.tag or self.log.timestamps:
+            self._emit(self._tail + bytes(head))
+        else:
+            self.log.write_lines(self._tail, head)
+        self._tail = data[end:]
+
+    def _emit(self, lines: bytes) -> None:
+        if self.tag or self.log.timestamps:
+            self.log.write_tagged(lines, self.tag)
+        else:
+            self.log.write_lines(lines)
+
+    def close(self) -> None:
+        """Keep a partial last line: written with a newline added."""
+        if self._tail:
+            self._emit(self._tail + b"\n")
+            self._tail = b""
+
+
+def tail_lines(path: Path, n: int, block: int = 65536) -> list[str]:
+    """The last n lines of a file (reading backwards, so a 50 MB log costs one block)."""
+    if n <= 0:
+        return []
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        end = f.seek(0, os.SEEK_END)
+        data = b""
+        pos = end
+        while pos > 0 and data.count(b"\n") <= n:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            data = f.read(step) + data
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-n:]

@@ -1,0 +1,1 @@
+"""Running under systemd: the unit file, its options and sd_notify."""

@@ -1,0 +1,44 @@
+"""From a loaded procfile to the settings of its systemd unit (the unit text itself is systemd.py's job)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from ..config.procfile import Procfile, timing
+from .unit import UnitOptions, default_unit_user
+
+
+def supctl_executable() -> str:
+    """The supctl next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("supctl")
+    if beside.exists():
+        return str(beside.absolute())
+    found = shutil.which("supctl")
+    if found is None:
+        raise FileNotFoundError("cannot find the supctl executable; install supctl into this environment first")
+    return str(Path(found).absolute())
+
+
+def longest_stop(procfile: Procfile) -> float:
+    """Bots stop in reverse dependency order, so the worst case is the longest chain of stop_timeouts."""
+    memo: dict[str, float] = {}
+
+    def chain(name: str) -> float:
+        if name not in memo:
+            bot = procfile.bots[name]
+            memo[name] = timing(bot).stop_timeout + max((chain(d) for d in bot.depends_on), default=0.0)
+        return memo[name]
+
+    return max((chain(n) for n in procfile.bots), default=0.0)
+
+
+def unit_options(procfile: Procfile, name: str, user_mode: bool) -> tuple[UnitOptions, str | None]:
+    path = Path(procfile.file)
+    user = group = warning = None
+    if not user_mode:
+        user, group, warning = default_unit_user(path)
+    opts = UnitOptions(executable=supctl_executable(), procfile=str(path), working_directory=str(path.parent),
+                       name=name, user_mode=user_mode, user=user, group=group, stop_timeout=longest_stop(procfile))
+    return opts, warning
