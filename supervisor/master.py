@@ -32,7 +32,7 @@ from .health.setup import PluginSetup
 from .health.target import HealthBoard, InstanceControl, InstanceHealth
 from .jobs.automation import Automations
 from .jobs.tasks import ScheduledTask
-from .output.rotating import RotatingLog, RotatingLogHandler
+from .output.rotating import STDERR_TAG, LogStream, RotatingLog, RotatingLogHandler
 from .plugin import ProcessEvent
 from .systemd.notify import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
 
@@ -40,15 +40,19 @@ log = logging.getLogger("supctl")
 
 
 def setup_logging(procfile: Procfile, stream: bool) -> None:
-    """The master's own log: state_dir/logs/supervisor.log (rotated like bot logs), plus stderr when attached."""
+    """The master's own log: state_dir/logs/supervisor.log (rotated like bot logs), plus stderr when attached;
+    a daemon's sys.stdout and sys.stderr write into it too."""
     cfg = procfile.supervisor.log
     # The format uses none of these, and each costs every record (findCaller walks the stack): two records
     # stand between a crash and the restart. The logging HOWTO's "Optimization" section names these switches.
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    handlers: list[logging.Handler] = [RotatingLogHandler(RotatingLog(paths.master_log(procfile.state_dir), cfg.max_bytes, cfg.backups))]
+    rotating = RotatingLogHandler(RotatingLog(paths.master_log(procfile.state_dir), cfg.max_bytes, cfg.backups))
+    handlers: list[logging.Handler] = [rotating]
     if stream:
         handlers.append(logging.StreamHandler(sys.stderr))
+    else:
+        sys.stdout, sys.stderr = LogStream(rotating, b"[stdout] "), LogStream(rotating, STDERR_TAG)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     for h in handlers:
         h.setFormatter(fmt)

@@ -278,7 +278,7 @@ class Client:
                     self._deliver(frame)
                 else:
                     self._control(frame)
-        except (msgspec.DecodeError, msgspec.ValidationError, BusError) as exc:
+        except (msgspec.DecodeError, RecursionError, f.FrameError, BusError) as exc:
             log.error("bus: bad frame from the broker: %s", exc)
             if self._transport is not None:
                 self._transport.abort()

@@ -62,9 +62,9 @@ class Connection(asyncio.Protocol):
                     broker.handle(self, frame)
                 if self.closing:
                     break
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             self.fail(f"malformed frame: {exc}")
-        except BusError as exc:
+        except (BusError, f.FrameError) as exc:
             self.fail(str(exc))
         finally:
             broker.reading = False

@@ -1,4 +1,4 @@
-"""Bus wire format: 4-byte big-endian length + msgpack body, one msgspec Struct per frame.
+"""Bus wire format: msgpack bodies in the shared length-prefixed codec (core/frames), one Struct per frame.
 
 Frames are array-like tagged Structs so they stay small and decode in one C call.
 Payloads travel as `msgspec.Raw`: the broker routes their bytes and never decodes them.
@@ -6,19 +6,16 @@ Payloads travel as `msgspec.Raw`: the broker routes their bytes and never decode
 
 from __future__ import annotations
 
-import struct
-from typing import Any, Union
+from typing import Union
 
 import msgspec
 from msgspec import Raw
 
-from supervisor.errors import BusError
+from supervisor.core.frames import FrameError, FrameSplitter, pack, pack_into  # noqa: F401 - the shared codec, for bus code
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 1 << 20
 """Largest frame body, in bytes, either side accepts by default."""
-
-_HEADER = struct.Struct(">I")
 
 
 class _Frame(msgspec.Struct, array_like=True, tag=True, gc=False):
@@ -160,86 +157,3 @@ class BusStats(msgspec.Struct):
     msgs_in: int = 0
     msgs_out: int = 0
     dropped: int = 0
-
-
-def pack(encoder: msgspec.msgpack.Encoder, frame: Any) -> bytearray:
-    """One frame with its length prefix, encoded in place (no copy of the body)."""
-    buf = bytearray(4)
-    encoder.encode_into(frame, buf, 4)
-    _HEADER.pack_into(buf, 0, len(buf) - 4)
-    return buf
-
-
-def pack_into(encoder: msgspec.msgpack.Encoder, frame: Any, buf: bytearray) -> None:
-    """Append one framed message to `buf` without an intermediate bytes object."""
-    start = len(buf)
-    buf += b"\0\0\0\0"
-    encoder.encode_into(frame, buf, start + 4)
-    _HEADER.pack_into(buf, start, len(buf) - start - 4)
-
-
-class FrameSplitter:
-    """Cuts a byte stream into frame bodies; keeps at most one partial frame.
-
-    Complete frames come back as memoryviews into the chunk (no copy); only a
-    frame split across reads is joined.
-    """
-
-    __slots__ = ("max_frame", "_pending", "_have", "_need")
-
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self.max_frame = max_frame
-        self._pending: list[bytes] = []
-        self._have = 0
-        self._need = 0
-
-    def feed(self, data: bytes) -> list[memoryview]:
-        """Every frame body completed by `data`.
-
-        Raises BusError for a frame longer than `max_frame`; the stream is then unusable.
-        """
-        if not self._pending and len(data) >= 4:
-            (size,) = _HEADER.unpack_from(data)
-            if size + 4 == len(data) and size <= self.max_frame:
-                return [memoryview(data)[4:]]  # the common case: exactly one whole frame
-        frames: list[memoryview] = []
-        view = memoryview(data)
-        off = 0
-        if self._pending:
-            if self._have < 4:
-                self._pending.append(data)
-                self._have += len(data)
-                if self._have < 4:
-                    return frames
-                data = b"".join(self._pending)
-                view = memoryview(data)
-                self._pending = []
-            else:
-                take = self._need - self._have
-                if len(data) < take:
-                    self._pending.append(data)
-                    self._have += len(data)
-                    return frames
-                self._pending.append(data[:take])
-                joined = b"".join(self._pending)
-                self._pending = []
-                frames.append(memoryview(joined)[4:])
-                off = take
-        n = len(data)
-        unpack = _HEADER.unpack_from
-        limit = self.max_frame
-        while n - off >= 4:
-            (size,) = unpack(data, off)
-            if size > limit:
-                raise BusError(f"frame of {size} bytes exceeds the limit of {limit}")
-            end = off + 4 + size
-            if end > n:
-                break
-            frames.append(view[off + 4 : end])
-            off = end
-        if off < n:
-            rest = data[off:]
-            self._pending = [rest]
-            self._have = len(rest)
-            self._need = unpack(rest)[0] + 4 if len(rest) >= 4 else 4
-        return frames

@@ -6,12 +6,13 @@ Imports stay light (msgspec and the stdlib) because every `supctl` verb loads th
 from __future__ import annotations
 
 import socket
+from collections import deque
 
 import msgspec
 
+from ..core.frames import FrameError, FrameSplitter
 from ..errors import ControlError
 from .protocol import (
-    HEADER,
     MAX_FRAME,
     PROTOCOL_VERSION,
     Error,
@@ -35,6 +36,8 @@ class Client:
         self.sock_path = sock_path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
+        self._splitter = FrameSplitter(MAX_FRAME)
+        self._frames: deque[memoryview] = deque()
         try:
             self._sock.connect(str(sock_path))
         except (FileNotFoundError, ConnectionRefusedError) as e:
@@ -48,24 +51,17 @@ class Client:
     def call(self, request: Frame) -> Response:
         try:
             self._sock.sendall(encode(request))
-            (size,) = HEADER.unpack(self._recv(HEADER.size))
-            if size > MAX_FRAME:
-                raise ControlError(f"reply frame of {size} bytes exceeds {MAX_FRAME}")
-            reply = response_decoder.decode(self._recv(size))
-        except (OSError, msgspec.DecodeError) as e:
+            while not self._frames:
+                chunk = self._sock.recv(1 << 16)
+                if not chunk:
+                    raise ControlError(f"control socket {self.sock_path}: the master closed the connection")
+                self._frames.extend(self._splitter.feed(chunk))
+            reply = response_decoder.decode(self._frames.popleft())
+        except (OSError, msgspec.DecodeError, RecursionError, FrameError) as e:
             raise ControlError(f"control socket {self.sock_path}: {e}") from e
         if isinstance(reply, Error) and isinstance(request, Hello):
             raise ControlError(reply.message)
         return reply
-
-    def _recv(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self._sock.recv(n - len(buf))
-            if not chunk:
-                raise ControlError(f"control socket {self.sock_path}: the master closed the connection")
-            buf += chunk
-        return bytes(buf)
 
     def wait_closed(self) -> None:
         """Block until the master closes this connection, which it does by exiting after `shutdown`."""

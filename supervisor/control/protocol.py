@@ -5,14 +5,17 @@ Imports stay light (msgspec and the stdlib) because every `supctl` verb loads th
 
 from __future__ import annotations
 
-import struct
 from typing import Literal
 
 import msgspec
 
+from ..core.frames import HEADER, pack  # noqa: F401 - HEADER: tests write raw frames with it
+
 PROTOCOL_VERSION = 1
 MAX_FRAME = 4 * 1024 * 1024
-HEADER = struct.Struct(">I")
+"""Largest reply the client accepts (a status table of a big fleet)."""
+MAX_REQUEST = 64 * 1024
+"""Largest request the master accepts: requests name a bot or a task, so anything bigger is hostile."""
 
 
 class Frame(msgspec.Struct, tag_field="op", tag=str.lower, forbid_unknown_fields=True, kw_only=True):
@@ -161,6 +164,6 @@ request_decoder = msgspec.msgpack.Decoder(Request)
 response_decoder = msgspec.msgpack.Decoder(Response)
 
 
-def encode(frame: Frame) -> bytes:
-    body = _encoder.encode(frame)
-    return HEADER.pack(len(body)) + body
+def encode(frame: Frame) -> bytearray:
+    return pack(_encoder, frame)
+

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import deque
 from pathlib import Path
 from typing import Protocol
 
 import msgspec
 
+from ..core.frames import Budget, FrameError, FrameSplitter
 from .protocol import (
-    HEADER,
-    MAX_FRAME,
+    MAX_REQUEST,
     PROTOCOL_VERSION,
     Error,
     Frame,
@@ -25,7 +26,13 @@ from .protocol import (
 )
 
 IDLE_TIMEOUT = 60.0
-"""A client that connects and sends nothing is dropped after this long (its own task, so nothing stalls meanwhile)."""
+"""A client that connects and sends nothing (or reads no reply) is dropped after this long (its own task, so
+nothing stalls meanwhile)."""
+MAX_CLIENTS = 128
+"""Control connections at once; one more gets an error reply and is closed."""
+MAX_BUFFERED = 4 << 20
+"""Bytes of partial requests all control connections may hold together."""
+READ_SIZE = 64 << 10
 
 
 class Handler(Protocol):
@@ -45,6 +52,7 @@ class ControlServer:
         self._clients: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
         self._lingering: list[asyncio.StreamWriter] = []
+        self._budget = Budget(MAX_BUFFERED)
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -69,32 +77,41 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        splitter = FrameSplitter(MAX_REQUEST, self._budget)
         self._clients.add(task)
         try:
-            if await self._conversation(reader, writer):
+            if len(self._clients) > MAX_CLIENTS:
+                await self._refuse(writer, f"more than {MAX_CLIENTS} control connections at once")
+            elif await self._conversation(reader, writer, splitter):
                 self._lingering.append(writer)
-                return False
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+                return
+        except (ConnectionError, TimeoutError):
             pass
         finally:
             self._clients.discard(task)
+            splitter.release()
         writer.close()
 
-    async def _conversation(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _conversation(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            splitter: FrameSplitter) -> bool:
         """True when the client asked for shutdown: its connection stays open until the master exits,
         so the client sees EOF exactly when the master is gone."""
         greeted = False
+        frames: deque[memoryview] = deque()
         while True:
-            header = await asyncio.wait_for(reader.readexactly(HEADER.size), IDLE_TIMEOUT)
-            (size,) = HEADER.unpack(header)
-            if size > MAX_FRAME:
-                await self._reply(writer, Error(message=f"frame of {size} bytes exceeds the limit of {MAX_FRAME}"))
-                return False
-            body = await asyncio.wait_for(reader.readexactly(size), IDLE_TIMEOUT)
+            while not frames:
+                chunk = await asyncio.wait_for(reader.read(READ_SIZE), IDLE_TIMEOUT)
+                if not chunk:
+                    return False
+                try:
+                    frames.extend(splitter.feed(chunk))
+                except FrameError as e:
+                    await self._refuse(writer, str(e))
+                    return False
             try:
-                request = request_decoder.decode(body)
-            except msgspec.DecodeError as e:
-                await self._reply(writer, Error(message=f"malformed frame: {e}"))
+                request = request_decoder.decode(frames.popleft())
+            except (msgspec.DecodeError, RecursionError) as e:
+                await self._refuse(writer, f"malformed frame: {e}")
                 return False
             if not greeted:
                 if not isinstance(request, Hello):
@@ -123,7 +140,11 @@ class ControlServer:
             if isinstance(request, Shutdown) and not isinstance(reply, Error):
                 return True
 
+    async def _refuse(self, writer: asyncio.StreamWriter, why: str) -> None:
+        """Hostile or broken input: one log line and an error reply, then the connection closes."""
+        self.logger.warning("control socket: refused a client: %s", why)
+        await self._reply(writer, Error(message=why))
+
     async def _reply(self, writer: asyncio.StreamWriter, frame: Frame) -> None:
         writer.write(encode(frame))
-        await writer.drain()
-
+        await asyncio.wait_for(writer.drain(), IDLE_TIMEOUT)

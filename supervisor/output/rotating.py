@@ -7,6 +7,7 @@ between the two streams, and stderr lines carry the prefix `[stderr] `.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from datetime import datetime
@@ -120,6 +121,23 @@ class RotatingLogHandler(logging.Handler):
             self.log.write_lines(self.format(record).encode(), b"\n")
         except Exception:
             self.handleError(record)
+
+
+class LogStream(io.TextIOBase):
+    """A daemonized master's sys.stdout / sys.stderr: whole lines into its rotating log (under the handler's
+    lock), so nothing Python prints, such as a traceback no logger took, bypasses the rotation."""
+
+    def __init__(self, handler: RotatingLogHandler, tag: bytes) -> None:
+        self._handler = handler
+        self._lines = LineSplitter(handler.log, tag)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        with self._handler.lock:
+            self._lines.feed(s.encode(errors="replace"))
+        return len(s)
 
 
 class LineSplitter:

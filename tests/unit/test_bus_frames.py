@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
 
 ENC = msgspec.msgpack.Encoder()
 DEC = msgspec.msgpack.Decoder(f.Frame)
@@ -48,7 +47,7 @@ def test_pack_into_matches_pack() -> None:
 def test_splitter_any_chunking(cuts: list[int]) -> None:
     stream = b"".join(f.pack(ENC, s) for s in SAMPLES)
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
-    splitter = f.FrameSplitter()
+    splitter = f.FrameSplitter(f.MAX_FRAME)
     got = []
     for a, b in zip(points, points[1:], strict=False):
         got += [DEC.decode(body) for body in splitter.feed(stream[a:b])]
@@ -57,7 +56,7 @@ def test_splitter_any_chunking(cuts: list[int]) -> None:
 
 def test_splitter_refuses_oversized_header_at_once() -> None:
     splitter = f.FrameSplitter(max_frame=100)
-    with pytest.raises(BusError, match="exceeds"):
+    with pytest.raises(f.FrameError, match="exceeds"):
         splitter.feed((101).to_bytes(4, "big") + b"x")
 
 

@@ -10,7 +10,9 @@ from supervisor.output.rotating import (
     MAX_LINE,
     STDERR_TAG,
     LineSplitter,
+    LogStream,
     RotatingLog,
+    RotatingLogHandler,
     rotated,
     tail_lines,
 )
@@ -123,3 +125,16 @@ def test_tail_lines(tmp_path: Path):
     assert tail_lines(tmp_path / "missing.log", 5) == []
     path.write_bytes(b"a\nno newline")
     assert tail_lines(path, 1) == ["no newline"]
+
+
+def test_master_stderr_stream_goes_through_the_rotation(tmp_path: Path):
+    """A traceback printed to a daemon's sys.stderr is cut into whole lines and rotated like any record."""
+    log = RotatingLog(tmp_path / "supervisor.log", 2048, 1)
+    stream = LogStream(RotatingLogHandler(log), b"[stderr] ")
+    for i in range(200):
+        stream.write(f"Traceback line {i}\n  File x, line {i}")
+        stream.write("\n")
+    files = sorted(tmp_path.iterdir())
+    assert [p.name for p in files] == ["supervisor.log", "supervisor.log.1"]
+    assert all(p.stat().st_size <= 2048 for p in files)
+    assert all(line.startswith("[stderr] ") for p in files for line in p.read_text().splitlines())
