@@ -7,7 +7,6 @@ procfiles that name it, with its entry point and exception, and nobody else.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import inspect
 import logging
@@ -145,6 +144,8 @@ def load_registry(plugin_paths: Sequence[str], base_dir: Path, file: str = "proc
 
 def _import_file(path: Path) -> Any:
     """Import a plugin file under a unique module name so two procfiles' `checks.py` never collide."""
+    import hashlib  # here, not at the top: it maps libcrypto (~650 KiB of RSS) into masters without plugin files
+
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
     name = f"supctl_plugin_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(name, path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from collections.abc import Sequence
@@ -19,6 +18,8 @@ _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    import difflib  # only on the error path (~200 KiB of RSS in every master otherwise)
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
