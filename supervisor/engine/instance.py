@@ -19,6 +19,7 @@ from ..core.backoff import RestartBudget, backoff_delay
 from ..core.states import State
 from ..errors import SpawnError
 from ..output.rotating import RotatingLog
+from .flag import Flag
 from .spawn import Child, group_alive, kill_group, spawn
 
 _JITTER = random.Random()
@@ -84,8 +85,8 @@ class Instance:
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._stopping: asyncio.Task[None] | None = None
-        self._settled = asyncio.Event()
-        self._spawned = asyncio.Event()
+        self._settled = Flag()
+        self._spawned = Flag()
 
     @property
     def name(self) -> str:
