@@ -38,6 +38,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)  # the rename itself reaches the disk: the kill switch must survive a power cut
+    finally:
+        os.close(dirfd)
 
 
 def write_status(state_dir: Path, status: MasterStatus) -> None:

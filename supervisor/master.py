@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bus.broker import Broker
 from .config import paths
@@ -25,7 +26,10 @@ from .engine.events import events_for
 from .engine.fleet import Fleet
 from .engine.guardian_link import Guard
 from .engine.instance import Instance, Transition
+from .engine.kill_switch import TOPIC as KILL_SWITCH_TOPIC
+from .engine.kill_switch import KillSwitch, KillSwitchState
 from .errors import ConfigErrors
+from .http.hub import EventHub
 from .health import setup as plugin_setup
 from .health.hooks import HookRunner
 from .health.setup import PluginSetup
@@ -35,6 +39,9 @@ from .jobs.tasks import ScheduledTask
 from .output.rotating import STDERR_TAG, LogStream, RotatingLog, RotatingLogHandler
 from .plugin import ProcessEvent
 from .systemd.notify import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
+
+if TYPE_CHECKING:
+    from .http.server import HttpServer
 
 log = logging.getLogger("supctl")
 
@@ -89,8 +96,13 @@ class Master:
         self.bus = Broker(procfile.state_dir / "bus.sock")
         self.guard = Guard(log)
         self.tasks: dict[str, ScheduledTask] = {}
+        ks_path = procfile.state_dir / "kill_switch.json"
+        self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
+        self.fleet.gate = self.kill_switch.holds
         self.handlers = Handlers(procfile.file, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
-                                 self._shutdown_and_wait)
+                                 self._shutdown_and_wait, self.kill_switch)
+        self.events: EventHub | None = EventHub() if procfile.http else None
+        """Process, health and kill-switch events for GET /events; only when [http] is configured."""
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)
         self._ready = ready
         self._shutdown = asyncio.Event()
@@ -101,6 +113,7 @@ class Master:
         self.automations = Automations(log)
         self.notifier = Notifier.from_env()
         self._systemd_ready = False
+        self.http: HttpServer | None = None
 
     def _status(self, state: str, error: str | None = None) -> None:
         write_status(self.procfile.state_dir, MasterStatus(state=state, pid=os.getpid(), started_at=self._started_at,
@@ -119,6 +132,19 @@ class Master:
         """Every process event goes to the event hooks and to supctl.events.<bot> on the bus."""
         self.hooks.dispatch(event)
         self.bus.publish(f"supctl.events.{event.bot}", event)
+        if self.events is not None:
+            self.events.publish("process", event)
+
+    def _announce_kill_switch(self, state: KillSwitchState) -> None:
+        """Retained on the bus (a bot that connects later still hears it) and flushed before any bot is stopped."""
+        if state.active:
+            log.warning("%s", state.describe())
+        else:
+            log.warning("kill switch released by %s", state.by)
+        self.bus.publish(KILL_SWITCH_TOPIC, state, retain=True)
+        self.bus.flush()
+        if self.events is not None:
+            self.events.publish("kill_switch", state)
 
     def _bus_env(self, bot: str, index: int) -> dict[str, str]:
         """Each instance's address of the bus and its own secret: the broker knows who it is by the token alone."""
@@ -154,7 +180,10 @@ class Master:
         self.guard.start()
         await self.bus.start()
         write_atomic(self.procfile.state_dir / "bus.token", self.bus.admin_token().encode())
+        if self.kill_switch.state.active:
+            self._announce_kill_switch(self.kill_switch.state)
         await self.control.start()
+        self.http = await self._start_http()
         self._status("running")
         self.hooks.start()
         for name in self.procfile.start_order():
@@ -172,6 +201,16 @@ class Master:
             watchdog.cancel()
         await self.shutdown()
         return 0
+
+    async def _start_http(self) -> HttpServer | None:
+        """Imported only here, so a master without [http] never loads aiohttp or prometheus-client."""
+        if self.procfile.http is None or self.events is None:
+            return None
+        from .http.server import HttpServer
+
+        server = HttpServer(self.procfile, self.handlers, self.fleet, self.health, self.tasks, self.bus, self.events, log)
+        await server.start()
+        return server
 
     def _start_watchdog(self) -> asyncio.Task[None] | None:
         """WATCHDOG=1 from the event loop itself, so a hung loop gets the master restarted by systemd."""
@@ -199,7 +238,7 @@ class Master:
 
     def _add_bot(self, name: str) -> None:
         self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard,
-                                    instance_env=self._bus_env)
+                                          instance_env=self._bus_env, gate=self.kill_switch.holds)
         specs = self.plugins.health.get(name)
         if specs:
             self.health.add(name, [
@@ -216,6 +255,8 @@ class Master:
         self._status("stopping")
         self.notifier.stopping()
         await self.automations.close()
+        if self.http is not None:
+            await self.http.close()
         await self.health.close()
         await self._stop_tasks(list(self.tasks))
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.fleet.bots))

@@ -43,6 +43,7 @@ from ..control.protocol import (  # noqa: E402
     StatusRequest,
     TasksReply,
     TasksRequest,
+    status_json,
 )
 from ..errors import ConfigError, ConfigErrors, ControlError  # noqa: E402
 
@@ -183,7 +184,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         return OK
     reply = ask(args, StatusRequest(target=args.target))
     assert isinstance(reply, StatusReply)
-    print_json(reply.instances) if args.json else print(status_table(reply.instances))
+    if args.json:
+        print_json(status_json(reply))
+        return OK
+    if reply.kill_switch is not None and reply.kill_switch.active:
+        from .kill_switch import kill_switch_line
+
+        print(kill_switch_line(reply.kill_switch))
+    print(status_table(reply.instances))
     return OK
 
 
@@ -343,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .bus import add_parser as add_bus_parser
 
     add_bus_parser(sub, [common]).set_defaults(func=cmd_bus)
+    from . import kill_switch
+    from .kill_switch import add_parser as add_kill_switch_parser
+
+    add_kill_switch_parser(verb, lambda a: kill_switch.run(a, ask, print_json))
     verb("reload", cmd_reload, "re-read the procfile; touch only bots whose config changed")
     verb("shutdown", cmd_shutdown, "stop every bot, then the master")
     return p

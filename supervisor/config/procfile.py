@@ -13,6 +13,7 @@ import msgspec
 from ..core.units import parse_duration
 from ..errors import ConfigError, ConfigErrors
 from .common import Command, LogConfig, Struct
+from .http import HttpConfig, check_http
 from .paths import log_name
 from .schedules import Cron, zone
 from .tables import convert_table, describe, did_you_mean
@@ -58,6 +59,8 @@ class BotConfig(Command):
     watch_ignore: list[str] = []
     health: list[dict[str, Any]] = []
     start_timeout: str = "60s"
+    kill_switch: bool = True
+    """Stopped, and kept from starting, while the kill switch is active."""
 
     def signum(self) -> signal.Signals:
         return to_signal(self.stop_signal)
@@ -68,6 +71,7 @@ class Procfile(Struct):
     supervisor: SupervisorConfig
     bots: dict[str, BotConfig]
     tasks: dict[str, TaskConfig] = {}
+    http: HttpConfig | None = None
     env_files: dict[str, dict[str, str]] = {}
 
     @property
@@ -87,6 +91,11 @@ class Procfile(Struct):
 
     def cwd_of(self, command: Command) -> Path:
         return (self.base_dir / command.cwd).resolve() if command.cwd else self.base_dir.resolve()
+
+    def http_token_path(self) -> Path:
+        """[http] token_file relative to the procfile, or the generated one in state_dir."""
+        cfg = self.http or HttpConfig()
+        return (self.base_dir / cfg.token_file).resolve() if cfg.token_file else self.state_dir / "http.token"
 
     def log_config(self, name: str) -> LogConfig:
         return self.bots[name].log or self.supervisor.log
@@ -109,7 +118,7 @@ class Procfile(Struct):
         return order
 
 
-TOP_KEYS = ("supervisor", "defaults", "bots", "tasks")
+TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http")
 NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
 NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -169,6 +178,11 @@ def loads(data: bytes | str, file: str) -> Procfile:
         zone(sup.timezone)
     except ValueError as e:
         errors.append(ConfigError(file, "supervisor.timezone", str(e)))
+    http = None
+    if "http" in raw:
+        http = convert_table(raw["http"], HttpConfig, file, "http", errors)
+        if http is not None:
+            check_http(file, http, errors)
     defaults = _check_defaults(raw.get("defaults", {}), file, errors)
     bots_raw = raw.get("bots", {})
     bots: dict[str, BotConfig] = {}
@@ -198,7 +212,7 @@ def loads(data: bytes | str, file: str) -> Procfile:
         raise ConfigErrors(errors)
     if not bots:
         raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
-    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, env_files=env_files)
+    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, http=http, env_files=env_files)
 
 
 def _check_log_names(file: str, bots: dict[str, BotConfig], tasks: dict[str, Any], errors: list[ConfigError]) -> None:

@@ -35,4 +35,6 @@ def plan(old: Procfile, new: Procfile) -> ReloadPlan:
     sup_old, sup_new = old.supervisor, new.supervisor
     needs_restart = [f"supervisor.{k}" for k in sup_old.__struct_fields__
                      if k not in APPLIED_BY_RELOAD and getattr(sup_old, k) != getattr(sup_new, k)]
+    if old.http != new.http:
+        needs_restart.append("http")
     return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept, needs_restart=needs_restart)

@@ -9,6 +9,7 @@ from ..bus.frames import BusStats
 from ..config.procfile import to_signal
 from ..core.states import State
 from ..engine.fleet import Fleet
+from ..engine.kill_switch import KillSwitch
 from ..health.target import HealthBoard
 from ..jobs.tasks import ScheduledTask
 from .protocol import (
@@ -19,6 +20,8 @@ from .protocol import (
     HealthReply,
     HealthRequest,
     HealthRow,
+    KillSwitchReply,
+    KillSwitchRequest,
     Reload,
     Response,
     RunReply,
@@ -30,7 +33,7 @@ from .protocol import (
     TasksReply,
     TasksRequest,
 )
-from .rows import action_reply, health_entry, instance_rows, run_row, task_row
+from .rows import action_reply, health_entry, instance_rows, kill_switch_row, run_row, task_row
 from .usage import Usage
 
 
@@ -39,15 +42,16 @@ class Handlers:
 
     def __init__(self, procfile_path: str, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
                  bus_stats: Callable[[], dict[tuple[str, int], BusStats]], reload: Callable[[], Awaitable[Response]],
-                 shutdown: Callable[[], Awaitable[None]]) -> None:
+                 shutdown: Callable[[], Awaitable[None]], kill_switch: KillSwitch) -> None:
         self.procfile_path = procfile_path
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
         self._reload, self._shutdown = reload, shutdown
+        self.kill_switch = kill_switch
         self._usage = Usage()
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
             Reload: self._on_reload, Shutdown: self._on_shutdown, TasksRequest: self._on_tasks, RunTask: self._on_run_task,
             HealthRequest: self._on_health, StatusRequest: self._on_status, SignalRequest: self._on_signal,
-            Action: self._on_action,
+            Action: self._on_action, KillSwitchRequest: self._on_kill_switch,
         }
 
     async def handle(self, request: Frame) -> Response:
@@ -99,7 +103,7 @@ class Handlers:
                 row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
-        return StatusReply(instances=rows)
+        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state))
 
     async def _on_signal(self, request: SignalRequest) -> Response:
         selected = self._fleet.select(request.target)
@@ -117,3 +121,12 @@ class Handlers:
         if isinstance(selected, str):
             return Error(message=selected)
         return action_reply(await self._fleet.act(request.verb, request.target, selected))
+
+    async def _on_kill_switch(self, request: KillSwitchRequest) -> Response:
+        if request.activate is None:
+            return KillSwitchReply(state=kill_switch_row(self.kill_switch.state))
+        reason = request.reason.strip()
+        if request.activate and not reason:
+            return Error(message="activating the kill switch needs a reason (who reads it later wants to know why)")
+        stopped = await self.kill_switch.set(request.activate, reason, request.by, self._fleet)
+        return KillSwitchReply(state=kill_switch_row(self.kill_switch.state), stopped=stopped)

@@ -61,7 +61,16 @@ class Shutdown(Frame):
     pass
 
 
-Request = Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
+class KillSwitchRequest(Frame):
+    """activate None only asks; True needs a reason; `by` says who (cli, http and its peer address)."""
+
+    activate: bool | None = None
+    reason: str = ""
+    by: str = "cli"
+
+
+Request = (Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
+           | KillSwitchRequest)
 
 
 class Welcome(Frame):
@@ -88,8 +97,21 @@ class InstanceStatus(msgspec.Struct, kw_only=True):
     bus: str | None = None
 
 
+class KillSwitchStatus(msgspec.Struct, kw_only=True):
+    active: bool
+    reason: str
+    by: str
+    since: float
+
+
 class StatusReply(Frame):
     instances: list[InstanceStatus]
+    kill_switch: KillSwitchStatus | None = None
+
+
+class KillSwitchReply(Frame):
+    state: KillSwitchStatus
+    stopped: list[str] = []
 
 
 class ActionReply(Frame):
@@ -157,13 +179,18 @@ class HealthReply(Frame):
     instances: list[HealthRow]
 
 
-Response = Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
+Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
+            | KillSwitchReply)
 
 _encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)
 response_decoder = msgspec.msgpack.Decoder(Response)
 
 
+def status_json(reply: StatusReply) -> object:
+    """What `supctl status --json` prints and GET /status serves: one shape, made in one place."""
+    return reply.instances
+
+
 def encode(frame: Frame) -> bytearray:
     return pack(_encoder, frame)
-

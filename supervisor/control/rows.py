@@ -7,10 +7,11 @@ import msgspec
 from ..core.states import ALIVE
 from ..engine.fleet import Outcome
 from ..engine.instance import Instance
+from ..engine.kill_switch import KillSwitchState
 from ..health.runner import Record
 from ..jobs.schedule import TaskRun
 from ..jobs.tasks import ScheduledTask, describe
-from .protocol import ActionReply, HealthEntry, InstanceStatus, TaskRow, TaskRunRow
+from .protocol import ActionReply, HealthEntry, InstanceStatus, KillSwitchStatus, TaskRow, TaskRunRow
 from .usage import Usage
 
 
@@ -45,3 +46,7 @@ def health_entry(record: Record) -> HealthEntry:
 
 def action_reply(outcome: Outcome) -> ActionReply:
     return ActionReply(message=outcome.message, affected=outcome.affected, ok=outcome.ok)
+
+
+def kill_switch_row(state: KillSwitchState) -> KillSwitchStatus:
+    return KillSwitchStatus(**msgspec.structs.asdict(state))

@@ -25,7 +25,8 @@ class Bot:
     def __init__(self, name: str, procfile: Procfile, base_env: dict[str, str],
                  on_transition: Callable[[Transition], None], logger: logging.Logger,
                  guard: Callable[[int, bool], None] | None = None,
-                 instance_env: Callable[[str, int], dict[str, str]] = lambda bot, k: {}) -> None:
+                 instance_env: Callable[[str, int], dict[str, str]] = lambda bot, k: {},
+                 gate: Callable[[BotConfig], str | None] = lambda config: None) -> None:
         self.name = name
         self.config: BotConfig = procfile.bots[name]
         self.ready = asyncio.Event()
@@ -35,7 +36,7 @@ class Bot:
         for k in range(self.config.instances):
             log = RotatingLog(logs_dir / log_name(name, k, self.config.instances), logcfg.max_bytes, logcfg.backups, logcfg.timestamps)
             self.instances.append(Instance(name, k, self.config, launch_for(procfile, name, k, base_env, instance_env(name, k)), log,
-                                           on_transition, logger, guard=guard))
+                                           on_transition, logger, guard=guard, gate=gate))
 
     def update_ready(self) -> None:
         """Ready = every instance RUNNING; dependents wait on this event."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
 
+from ..config.procfile import BotConfig
 from ..core.states import State
 from .bot import Bot
 from .instance import Instance
@@ -36,6 +38,8 @@ class Fleet:
         self.blocked: dict[str, str] = {}
         """Why a bot is not started (yet): what it waits for, or the dependency that never became healthy."""
         self.health = health
+        self.gate: Callable[[BotConfig], str | None] = lambda config: None
+        """Why a bot may not be started now (the kill switch); the master sets it."""
         self._log = logger
         self._starters: dict[str, asyncio.Task[None]] = {}
 
@@ -65,6 +69,10 @@ class Fleet:
 
     async def _start_when_ready(self, name: str, reason: str) -> None:
         bot = self.bots[name]
+        held = self.gate(bot.config)
+        if held:
+            self._log.info("%s: not started (%s): %s", name, reason, held)
+            return
         waiting = [d for d in bot.config.depends_on if not self.bots[d].ready.is_set()]
         if waiting:
             self.blocked[name] = f"waiting for {', '.join(waiting)} to be RUNNING"
@@ -117,6 +125,11 @@ class Fleet:
         return [bot.instances[int(k)]]
 
     async def act(self, verb: str, target: str | None, selected: list[Instance]) -> Outcome:
+        if verb in ("start", "restart"):
+            held = {i.bot: why for i in selected if (why := self.gate(i.config))}
+            if held:
+                return Outcome(message=f"refused to {verb} {', '.join(held)}: {next(iter(held.values()))}; "
+                               "release it with: supctl kill-switch off", affected=[], ok=False)
         whole_bots = target is not None and ":" not in target
         names = list(self.bots) if target == "all" else [target] if whole_bots else []
         if verb in ("stop", "restart"):

@@ -63,7 +63,8 @@ class Instance:
 
     def __init__(self, bot: str, index: int, config: BotConfig, launch: Launch, log: RotatingLog,
                  on_transition: Callable[[Transition], None], logger: logging.Logger,
-                 rng: random.Random | None = None, guard: Callable[[int, bool], None] | None = None) -> None:
+                 rng: random.Random | None = None, guard: Callable[[int, bool], None] | None = None,
+                 gate: Callable[[BotConfig], str | None] = lambda config: None) -> None:
         self.bot = bot
         self.index = index
         self.config = config
@@ -80,6 +81,8 @@ class Instance:
         self._logger = logger
         self._rng = rng or _JITTER
         self._guard = guard
+        self._gate = gate
+        """Why the instance may not start (the kill switch), asked before every start and every restart."""
         self._budget = RestartBudget(config.restart_limit.count, self.timing.restart_window)
         self._child: Child | None = None
         self._task: asyncio.Task[None] | None = None
@@ -111,6 +114,10 @@ class Instance:
         """Start supervising (no-op when already alive or waiting to restart)."""
         if self._task and not self._task.done():
             return
+        held = self._gate(self.config)
+        if held:
+            self._logger.info("%s: not started (%s): %s", self.name, reason, held)
+            return
         self._stop_requested = False
         self._budget.reset()
         self._settled.clear()
@@ -138,6 +145,10 @@ class Instance:
             self.restarts += 1
             self._set(State.BACKOFF, f"exited with {exit_info.describe()}; restart {self.restarts} in {delay:.3f}s")
             await asyncio.sleep(delay)
+            held = self._gate(self.config)
+            if held:
+                self._set(State.STOPPED, f"not restarted: {held}")
+                return
             reason = f"restart after backoff {delay:.3f}s"
 
     def _should_restart(self, exit_info: ExitInfo, was_running: bool) -> bool:

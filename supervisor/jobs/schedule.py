@@ -70,6 +70,12 @@ class TaskRun(msgspec.Struct, frozen=True):
     due: datetime | None = None  # the scheduled time, None for a run started by hand
     error: str | None = None
 
+    @property
+    def result(self) -> str:
+        if self.outcome == "exited":
+            return "success" if self.exit_code == 0 else "failure"
+        return self.outcome
+
 
 class TaskRunner:
     """The run policy of one scheduled task: overlap, timeout, and the last `keep` results.
@@ -97,6 +103,9 @@ class TaskRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._history: deque[TaskRun] = deque(maxlen=keep)
         self.skipped = 0
+        self.totals: dict[str, int] = {}
+        """Runs ever finished, by result (success, failure, timeout, error, cancelled): history keeps only `keep`."""
+        self.last_success: datetime | None = None
 
     @property
     def running(self) -> int:
@@ -131,6 +140,10 @@ class TaskRunner:
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]  # free before on_done runs
             record = TaskRun(started=started, duration=time.monotonic() - t0, due=due, **fields)
             self._history.append(record)
+            result = record.result
+            self.totals[result] = self.totals.get(result, 0) + 1
+            if result == "success":
+                self.last_success = started
             if self._on_done is not None:
                 self._on_done(record)
 

@@ -68,6 +68,9 @@ class Follower:
         self._partial = data[end:]
         return data[:end].decode("utf-8", "replace").splitlines()
 
+    def close(self) -> None:
+        self._f.close()
+
 
 def follow(logs_dir: Path, target: str | None, colour: bool) -> None:
     """Print new lines as the kernel reports writes (inotify through watchfiles), until interrupted."""

@@ -29,7 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "systemd": BASE | {"config"},
     "control": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus"},
     "daemon": BASE | {"config", "__init__"},
-    "master": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus", "systemd", "control", "daemon"},
+    "http": BASE | {"config", "output", "engine", "jobs", "health", "bus", "control", "__init__"},
+    "master": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus", "systemd", "control", "daemon",
+                      "http"},
     "cli": BASE | {"config", "output", "control", "systemd", "daemon", "master", "health", "bus", "__init__"},
     "__main__": {"cli"},
     "__init__": set(),
@@ -178,6 +180,7 @@ def test_no_module_over_400_lines() -> None:
         assert len(path.read_text().splitlines()) <= 400, path
 
 
-def test_supervisor_has_at_most_16_entries() -> None:
+def test_supervisor_has_at_most_17_entries() -> None:
+    """16 after the restructure, plus http/ (issue 14 asks for its own package above control/)."""
     entries = [p for p in PKG.iterdir() if p.name != "__pycache__"]
-    assert len(entries) <= 16, sorted(p.name for p in entries)
+    assert len(entries) <= 17, sorted(p.name for p in entries)

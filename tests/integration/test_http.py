@@ -1,0 +1,180 @@
+"""The master's HTTP server against a real master: health, status, writes with the token, SSE, logs, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+
+import httpx
+import pytest
+from harness import bot, toml_argv, wait_until
+from http_helpers import HTTP, auth, base_url
+
+FLEET = f'''
+[supervisor]
+state_dir = "state"
+{HTTP}
+[bots.steady]
+cmd = {toml_argv(bot("sleeper"))}
+start_grace = "200ms"
+
+[bots.crashy]
+cmd = {toml_argv(bot("crasher"))}
+start_grace = "200ms"
+backoff = {{ initial = "50ms", max = "200ms" }}
+restart_limit = {{ count = 1000 }}
+'''
+
+
+def status(url: str) -> dict[str, dict]:
+    return {f"{r['bot']}:{r['instance']}": r for r in httpx.get(f"{url}/status").json()}
+
+
+def test_health_names_what_is_wrong_and_status_is_the_cli_json(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    m.wait_transition("steady:0", "RUNNING")
+    r = httpx.get(f"{url}/health")
+    assert r.status_code == 503
+    body = r.json()
+    assert {p["bot"] for p in body["problems"]} == {"crashy"}
+    assert body["kill_switch"]["active"] is False
+    one = httpx.get(f"{url}/health/steady")
+    assert one.status_code == 200 and one.json()["ok"] is True
+    assert httpx.get(f"{url}/health/crashy").status_code == 503
+    missing = httpx.get(f"{url}/health/nope")
+    assert missing.status_code == 404 and "no bot named 'nope'" in missing.json()["error"]
+    served = httpx.get(f"{url}/status?target=steady").json()
+    printed = json.loads(m.ctl("status", "steady", "--json").stdout)
+    assert [sorted(r) for r in served] == [sorted(r) for r in printed]
+    assert [(r["bot"], r["pid"], r["state"]) for r in served] == [(r["bot"], r["pid"], r["state"]) for r in printed]
+    assert httpx.get(f"{url}/status?target=nope").status_code == 404
+
+
+def test_writes_need_the_owner_only_token(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    m.wait_transition("steady:0", "RUNNING")
+    token_file = m.state_dir / "http.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    pid = status(url)["steady:0"]["pid"]
+    for headers in ({}, {"Authorization": "Bearer wrong-token-of-some-length"}, {"Authorization": "Basic abc"}):
+        r = httpx.post(f"{url}/bots/steady/restart", headers=headers)
+        assert r.status_code == 401 and "bearer token" in r.json()["error"]
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert httpx.post(f"{url}/kill-switch", json={"activate": True, "reason": "x"}).status_code == 401
+    assert status(url)["steady:0"]["pid"] == pid
+    assert httpx.get(f"{url}/kill-switch").json()["active"] is False
+    r = httpx.post(f"{url}/bots/steady/restart", headers=auth(m), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["ok"] is True and "op" not in r.json()
+    assert status(url)["steady:0"]["pid"] not in (None, pid)
+    assert httpx.post(f"{url}/bots/nope/restart", headers=auth(m)).status_code == 404
+    assert httpx.post(f"{url}/bots/steady/explode", headers=auth(m)).status_code == 404
+    stopped = httpx.post(f"{url}/bots/steady/stop?instance=0", headers=auth(m), timeout=30)
+    assert stopped.status_code == 200 and status(url)["steady:0"]["state"] == "STOPPED"
+    reload = httpx.post(f"{url}/reload", headers=auth(m), timeout=30)
+    assert reload.status_code == 200 and reload.json()["kept"] == ["steady", "crashy"]
+
+
+def sse_events(lines, wanted) -> dict:
+    """Read an SSE stream until an event's data satisfies `wanted`."""
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: ") and kind is not None:
+            data = json.loads(line[6:])
+            if wanted(kind, data):
+                return data
+    raise AssertionError("stream ended")
+
+
+def test_events_stream_a_crash(master) -> None:
+    m = master(FLEET.replace('[bots.crashy]', '[bots.crashy]\nautostart = false'))
+    url = base_url(m)
+    m.wait_transition("steady:0", "RUNNING")
+    pid = status(url)["steady:0"]["pid"]
+    with httpx.stream("GET", f"{url}/events", timeout=20) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = r.iter_lines()
+        assert next(lines) == "retry: 1000" and next(lines) == ": connected"
+        os.kill(pid, signal.SIGKILL)
+        event = sse_events(lines, lambda k, d: k == "process" and d["kind"] == "exited" and d["bot"] == "steady")
+    assert event["pid"] == pid and "SIGKILL" in event["reason"]
+
+
+def test_logs_last_lines_and_follow(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    m.wait_transition("steady:0", "RUNNING")
+    text = httpx.get(f"{url}/logs/steady?lines=5").text
+    assert re.search(r"bot=steady instance=0 pid=\d+", text)
+    assert "crashing with 1" in httpx.get(f"{url}/logs/crashy?instance=0&lines=1").text
+    assert httpx.get(f"{url}/logs/steady?instance=3").status_code == 400
+    assert httpx.get(f"{url}/logs/steady?lines=-1").status_code == 400
+    assert httpx.get(f"{url}/logs/nope").status_code == 404
+    with httpx.stream("GET", f"{url}/logs/steady?lines=0&follow=1", timeout=20) as r:
+        lines = r.iter_lines()
+        new = httpx.post(f"{url}/bots/steady/restart", headers=auth(m), timeout=30).json()
+        assert new["ok"]
+        pid = status(url)["steady:0"]["pid"]
+        assert next(line for line in lines if "pid=" in line).endswith(f"pid={pid} unbuffered=1")
+
+
+def test_metrics_pass_promtool(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    m.wait_transition("steady:0", "RUNNING")
+    m.wait_transition("crashy:0", "BACKOFF", count=2)
+    r = httpx.get(f"{url}/metrics")
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = r.text
+    for name in ("supctl_instance_up", "supctl_instance_state", "supctl_instance_restarts_total",
+                 "supctl_instance_cpu_seconds_total", "supctl_instance_resident_memory_bytes", "supctl_bus_messages_total",
+                 "supctl_bus_dropped_total", "supctl_kill_switch_active", "supctl_kill_switch_info"):
+        assert re.search(rf"^{name}[{{ ]", text, re.M), name
+    assert re.search(r'^supctl_instance_up\{bot="steady",instance="0"\} 1\.0$', text, re.M)
+    assert re.search(r'^supctl_instance_state\{bot="steady",instance="0",state="RUNNING"\} 1\.0$', text, re.M)
+    restarts = re.search(r'^supctl_instance_restarts_total\{bot="crashy",instance="0",reason="exit"\} (\d+)', text, re.M)
+    assert restarts and float(restarts.group(1)) >= 2
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
+
+
+def maps_mention(pid: int, word: str) -> bool:
+    with open(f"/proc/{pid}/maps") as f:
+        return word in f.read()
+
+
+def test_http_costs_nothing_when_off(master, tmp_path) -> None:
+    """aiohttp's C parser is mapped into a master with [http] and absent from one without."""
+    on = master(FLEET)
+    base_url(on)
+    assert maps_mention(on.pid, "aiohttp")
+    on.stop()
+    off = master(FLEET.replace(HTTP, ""))
+    off.wait_transition("steady:0", "RUNNING")
+    assert not maps_mention(off.pid, "aiohttp")
+    off.stop()
+    code = "import sys, supervisor.master, supervisor.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'prometheus_client')))"
+    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_bad_requests_get_4xx_and_the_master_stays(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    assert httpx.get(f"{url}/nope").status_code == 404
+    assert httpx.delete(f"{url}/status").status_code == 405
+    r = httpx.post(f"{url}/kill-switch", headers=auth(m), content=b"{not json")
+    assert r.status_code == 400 and "activate" in r.json()["error"]
+    r = httpx.post(f"{url}/kill-switch", headers=auth(m), json={"activate": True})
+    assert r.status_code == 400 and "reason" in r.json()["error"]
+    big = httpx.post(f"{url}/kill-switch", headers=auth(m), content=b"x" * 200_000)
+    assert big.status_code == 413
+    wait_until(lambda: httpx.get(f"{url}/health/steady").status_code == 200, 10, "steady healthy")

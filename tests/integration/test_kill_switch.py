@@ -1,0 +1,100 @@
+"""The kill switch against a real master: announced on the bus before the stop, refuses every start, survives a
+master restart, shown in status, /health and /metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+
+import httpx
+from harness import bot, toml_argv
+from http_helpers import HTTP, auth, base_url
+
+FLEET = f'''
+[supervisor]
+state_dir = "state"
+{HTTP}
+[bots.trader]
+cmd = {toml_argv(bot("trader"))}
+start_grace = "200ms"
+
+[bots.crashy]
+cmd = {toml_argv(bot("crasher"))}
+start_grace = "200ms"
+backoff = {{ initial = "50ms", max = "100ms" }}
+restart_limit = {{ count = 1000 }}
+
+[bots.feed]
+cmd = {toml_argv(bot("sleeper"))}
+start_grace = "200ms"
+kill_switch = false
+'''
+
+
+def test_kill_switch_stops_holds_and_survives_a_restart(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    trader_log = m.logs / "trader.log"
+    m.wait_line(r"^ready$", path=trader_log)
+    m.wait_transition("crashy:0", "BACKOFF", count=2)
+    on = m.ctl("kill-switch", "on", "--reason", "market halt")
+    assert on.returncode == 0, on.stderr
+    assert "KILL SWITCH ACTIVE" in on.stdout and "set by cli" in on.stdout
+    assert "stopped: trader, crashy" in on.stdout
+    lines = m.lines(trader_log)
+    heard = next(i for i, line in enumerate(lines) if line.startswith("kill_switch "))
+    assert json.loads(lines[heard].removeprefix("kill_switch "))["reason"] == "market halt"
+    assert heard < lines.index("sigterm"), "the bus message must reach the bot before its stop signal"
+    states = {r["bot"]: r["state"] for r in json.loads(m.ctl("status", "--json").stdout)}
+    assert states == {"trader": "STOPPED", "crashy": "STOPPED", "feed": "RUNNING"}
+    restarts = len(m.transitions("crashy:0"))
+
+    refused = m.ctl("start", "trader")
+    assert refused.returncode == 1 and "kill switch active" in refused.stdout and "market halt" in refused.stdout
+    assert m.ctl("restart", "all").returncode == 1
+    assert httpx.post(f"{url}/bots/crashy/restart", headers=auth(m), timeout=30).status_code == 409
+    m.procfile.write_text(m.procfile.read_text().replace('cmd = ' + toml_argv(bot("crasher")),
+                                                         'cmd = ' + toml_argv(bot("crasher", 3))))
+    assert "restarted: crashy" in m.ctl("reload").stdout
+    m.wait_line(r"crashy: not started \(autostart\): kill switch active")
+    assert len(m.transitions("crashy:0")) == restarts, "nothing may start a held bot"
+
+    assert "KILL SWITCH ACTIVE" in m.ctl("status").stdout
+    health = httpx.get(f"{url}/health")
+    assert health.status_code == 503 and health.json()["kill_switch"]["by"] == "cli"
+    assert "kill switch active" in health.json()["problems"][0]["reason"]
+    metrics = httpx.get(f"{url}/metrics").text
+    assert re.search(r"^supctl_kill_switch_active 1\.0$", metrics, re.M)
+    assert re.search(r'^supctl_kill_switch_info\{active="true",by="cli",reason="market halt"\} 1\.0$', metrics, re.M)
+    saved = m.state_dir / "kill_switch.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+
+    m.stop()
+    trader_before = len(m.transitions("trader:0"))
+    again = master(FLEET)
+    url = base_url(again, nth=2)
+    again.wait_transition("feed:0", "RUNNING")
+    again.wait_line(r"trader: not started \(autostart\): kill switch active since .* \(set by cli: market halt\)")
+    assert httpx.get(f"{url}/kill-switch").json()["active"] is True
+    assert len(again.transitions("trader:0")) == trader_before
+    off = httpx.post(f"{url}/kill-switch", headers=auth(again), json={"activate": False})
+    assert off.status_code == 200 and off.json()["state"]["active"] is False
+    assert off.json()["state"]["by"] == "http 127.0.0.1"
+    assert again.ctl("start", "trader").returncode == 0
+    again.wait_line(r'^kill_switch .*"active": ?false', path=trader_log)
+    assert "kill switch off" in again.ctl("kill-switch", "status").stdout
+    assert again.ctl("kill-switch", "on").returncode == 2
+    again.stop()
+
+
+def test_http_kill_switch_stops_the_bots(master) -> None:
+    m = master(FLEET)
+    url = base_url(m)
+    m.wait_transition("trader:0", "RUNNING")
+    r = httpx.post(f"{url}/kill-switch", headers=auth(m), json={"activate": True, "reason": "flash crash"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["stopped"] == ["trader", "crashy"] and r.json()["state"]["reason"] == "flash crash"
+    shown = json.loads(m.ctl("kill-switch", "status", "--json").stdout)
+    assert shown["active"] is True and shown["by"] == "http 127.0.0.1"
+    m.ctl("kill-switch", "off")
