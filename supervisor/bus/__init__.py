@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from supervisor.bus.frames import MAX_FRAME, PROTOCOL_VERSION, BusStats, Presence
-from supervisor.bus.subscription import BusTimeout, Message, Subscription
+from supervisor.bus.subscription import BusTimeout, Message, Peer, Subscription
 from supervisor.errors import BusError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ ENV_INSTANCE = "SUPCTL_INSTANCE"
 
 __all__ = [
     "Broker", "BusError", "BusStats", "BusTimeout", "Client", "ENV_BOT", "ENV_INSTANCE", "ENV_PATH", "ENV_TOKEN",
-    "MAX_FRAME", "Message", "PROTOCOL_VERSION", "Presence", "Subscription", "connect",
+    "MAX_FRAME", "Message", "PROTOCOL_VERSION", "Peer", "Presence", "Subscription", "connect",
 ]
 
 

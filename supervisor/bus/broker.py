@@ -17,12 +17,14 @@ import re
 import socket
 import stat
 import time
+from typing import Callable
 
 import msgspec
 from msgspec import Raw
 
 from supervisor.bus import frames as f
 from supervisor.bus.conn import Connection
+from supervisor.bus.hook import Outside, Port, Tap
 from supervisor.bus.retained import RetainedStore
 from supervisor.bus.rpc import Requests
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
@@ -151,6 +153,44 @@ class Broker:
         self._watched.add(key)
         return self._last_publish.get(key)
 
+    # -- the NATS bridge's hooks (supervisor/bus/hook.py) ------------------------
+
+    def tap(self, pattern: str, sink: Callable[[bytes | bytearray], None]) -> Tap:
+        """Route what matches `pattern` to `sink` as framed Deliver bytes, as if a client subscribed."""
+        check_pattern(pattern)
+        tap = Tap(sink)
+        self._subs.add(pattern, tap)  # type: ignore[arg-type]
+        return tap
+
+    def untap(self, pattern: str, tap: Tap) -> None:
+        self._subs.remove(pattern, tap)  # type: ignore[arg-type]
+
+    def attach(self, outside: Outside | None) -> None:
+        """Requests nobody here serves may go to `outside`, which hears of every pattern served here."""
+        self.requests.outside = outside
+
+    def served(self) -> dict[str, int]:
+        """Patterns served on this broker now, with how many clients serve each."""
+        out: dict[str, int] = {}
+        for conn in self.conns:
+            for pattern, n in conn.serves.items():
+                if n:
+                    out[pattern] = out.get(pattern, 0) + n
+        return out
+
+    def inject(self, sender: tuple[str, int], host: str, items: list[f.Msg]) -> None:
+        """Deliver messages a bot on `host` published (through NATS) as if it were here; retained ones are kept."""
+        self._route(sender, items, host)
+
+    def ask_outside(self, port: Port, frame: f.Request, sender: tuple[str, int], host: str) -> None:
+        """A request from a bot on `host` to the responders here; the reply goes to `port`."""
+        self.requests.ask(port, frame, sender, host)  # type: ignore[arg-type]
+        self._schedule_flush()
+
+    def answer_outside(self, bid: int, reply: f.Reply) -> None:
+        self.requests.answer_outside(bid, reply)
+        self._schedule_flush()
+
     def stats(self) -> dict[tuple[str, int], f.BusStats]:
         out = {key: msgspec.structs.replace(s) for key, s in self._stats.items()}
         for conn in self.conns:
@@ -190,7 +230,7 @@ class Broker:
         conn.msgs_in += len(items)
         self._route(conn.identity, items)
 
-    def _route(self, sender: tuple[str, int], items: list[f.Msg]) -> None:
+    def _route(self, sender: tuple[str, int], items: list[f.Msg], host: str = "") -> None:
         cached = self._subs.cached
         groups: dict[int, tuple[tuple[Connection, ...], list[f.Msg]]] = {}
         last: tuple[Connection, ...] | None = None
@@ -203,7 +243,7 @@ class Broker:
             if subs is None:
                 subs = self._resolve(sender, msg.topic)
             if msg.retain:
-                self.retained.put(sender, msg)
+                self.retained.put(sender, msg, host)
             if not subs:
                 continue
             if subs is not last:
@@ -214,7 +254,7 @@ class Broker:
             batch.append(msg)
         encoder = self.encoder
         for subs, msgs in groups.values():
-            frame = f.pack(encoder, f.Deliver(sender[0], sender[1], msgs))
+            frame = f.pack(encoder, f.Deliver(sender[0], sender[1], msgs, 0, host))
             for sub in subs:
                 sub.send(frame, len(msgs))
         if groups:
@@ -256,7 +296,8 @@ class Broker:
             conn.send(f.pack(enc, f.Pong(frame.n)))
         elif isinstance(frame, f.PeersQuery):
             peers = sorted(k for k, n in self._online.items() if n and k != ADMIN)
-            conn.send(f.pack(enc, f.Peers(frame.n, peers)))
+            outside = self.requests.outside
+            conn.send(f.pack(enc, f.Peers(frame.n, peers, outside.peers() if outside is not None else [])))
         else:
             raise BusError(f"unexpected frame {type(frame).__name__}")
         self._schedule_flush()
@@ -264,7 +305,7 @@ class Broker:
     def _replay(self, conn: Connection, sid: int, pattern: str) -> None:
         """Retained values for a new subscription, each tagged with its sid."""
         for kept in self.retained.matching(pattern):
-            deliver = f.Deliver(kept.bot, kept.instance, [kept.msg], sid)
+            deliver = f.Deliver(kept.bot, kept.instance, [kept.msg], sid, kept.host)
             conn.send(f.pack(self.encoder, deliver), 1)
 
     def forget(self, conn: Connection) -> None:

@@ -20,7 +20,7 @@ from supervisor.bus import frames as f
 from supervisor.bus.eager import start_eagerly
 from supervisor.bus.outbox import Outbox
 from supervisor.bus.stream import FRAME_SLACK, ClientStream
-from supervisor.bus.subscription import BusTimeout, Message, Subscription
+from supervisor.bus.subscription import BusTimeout, Message, Peer, Subscription
 from supervisor.bus.topics import (
     RESERVED_PREFIX,
     TopicIndex,
@@ -226,10 +226,10 @@ class Client:
         except msgspec.ValidationError as exc:
             raise BusError(f"reply on {topic!r} is not a {type}: {exc}") from exc
 
-    async def peers(self, timeout: float | None = 10.0) -> list[tuple[str, int]]:
-        """Every connected (bot, instance), the master excluded."""
+    async def peers(self, timeout: float | None = 10.0) -> list[Peer]:
+        """Every connected (bot, instance), the master excluded; those on other hosts (NATS) after ours."""
         answer = await self._ask(f.PeersQuery, "bus peers", timeout)
-        return [tuple(p) for p in answer.peers]
+        return [Peer(*p) for p in answer.peers] + [Peer(*p) for p in answer.remote]
 
     # -- receiving ------------------------------------------------------------
 
@@ -285,11 +285,11 @@ class Client:
 
     def _deliver(self, frame: f.Deliver) -> None:
         """Hand each subscription its share of the frame in one call."""
-        bot, instance = frame.bot, frame.instance
+        bot, instance, host = frame.bot, frame.instance, frame.host
         if frame.sid:
             sub = self._subs.get(frame.sid)
             if sub is not None:
-                sub.push(frame.items, bot, instance)
+                sub.push(frame.items, bot, instance, host)
             return
         cached = self._index.cached
         shares: dict[int, tuple[tuple[Subscription, ...], list[f.Msg]]] = {}
@@ -307,7 +307,7 @@ class Client:
             share.append(msg)
         for subs, msgs in shares.values():
             for sub in subs:
-                sub.push(msgs, bot, instance)
+                sub.push(msgs, bot, instance, host)
 
     def _control(self, frame: Any) -> None:
         kind = type(frame)
@@ -340,7 +340,8 @@ class Client:
         try:
             if handler is None:
                 raise BusError(f"not serving {frame.topic!r}")
-            result = await handler(Message(frame.topic, msgspec.msgpack.decode(frame.data), frame.bot, frame.instance))
+            data = msgspec.msgpack.decode(frame.data)
+            result = await handler(Message(frame.topic, data, frame.bot, frame.instance, host=frame.host))
             reply = f.Reply(frame.rid, Raw(self._enc.encode(result)))
         except Exception as exc:  # noqa: BLE001 - the requester gets the failure instead
             reply = f.Reply(frame.rid, error=f"{type(exc).__name__}: {exc}")

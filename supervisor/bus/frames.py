@@ -61,13 +61,15 @@ class Deliver(_Frame, tag=5):
     """Broker -> subscriber: messages from one sender, stamped by the broker.
 
     Encoded once and written to every subscriber it matches. `sid` is 0 for live
-    traffic and names one subscription for a retained replay.
+    traffic and names one subscription for a retained replay. `host` is empty for
+    a sender on this master and names the sender's host for one bridged from NATS.
     """
 
     bot: str
     instance: int
     items: list[Msg]
     sid: int = 0
+    host: str = ""
 
 
 class Sub(_Frame, tag=6):
@@ -101,6 +103,7 @@ class Request(_Frame, tag=11):
     data: Raw
     bot: str = ""
     instance: int = 0
+    host: str = ""
 
 
 class Reply(_Frame, tag=12):
@@ -132,8 +135,11 @@ class PeersQuery(_Frame, tag=16):
 
 
 class Peers(_Frame, tag=17):
+    """`peers` are on this master; `remote` on other hosts, as (bot, instance, host), seen through NATS."""
+
     n: int
     peers: list[tuple[str, int]]
+    remote: list[tuple[str, int, str]] = []
 
 
 Frame = Union[
@@ -142,12 +148,13 @@ Frame = Union[
 ]
 
 
-class Presence(msgspec.Struct, frozen=True):
-    """Payload on `supctl.presence.<bot>.<instance>`: retained while the peer is online."""
+class Presence(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Payload on `supctl.presence.<bot>.<instance>` (`.<host>` for a remote peer): retained while online."""
 
     bot: str
     instance: int
     online: bool
+    host: str = ""
 
 
 class BusStats(msgspec.Struct):

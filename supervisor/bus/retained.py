@@ -17,6 +17,7 @@ class Retained(msgspec.Struct, gc=False):
     bot: str
     instance: int
     msg: f.Msg
+    host: str = ""
 
 
 class RetainedStore:
@@ -26,13 +27,13 @@ class RetainedStore:
         self._items: dict[str, Retained] = {}
         self._bytes = 0
 
-    def put(self, sender: tuple[str, int], msg: f.Msg) -> None:
+    def put(self, sender: tuple[str, int], msg: f.Msg, host: str = "") -> None:
         """Keep a copy (the frame buffer it points into is not ours); nil data clears."""
         self.clear(msg.topic)
         if len(msg.data) == 1 and bytes(msg.data) == _NIL:
             return
         kept = f.Msg(msg.topic, Raw(bytes(msg.data)), True)
-        self._items[msg.topic] = Retained(sender[0], sender[1], kept)
+        self._items[msg.topic] = Retained(sender[0], sender[1], kept, host)
         self._bytes += len(kept.data)
         while len(self._items) > self.max_topics or self._bytes > self.max_bytes:
             self.clear(next(iter(self._items)))
@@ -41,6 +42,9 @@ class RetainedStore:
         old = self._items.pop(topic, None)
         if old is not None:
             self._bytes -= len(old.msg.data)
+
+    def get(self, topic: str) -> Retained | None:
+        return self._items.get(topic)
 
     def matching(self, pattern: str) -> Iterator[Retained]:
         for topic, kept in self._items.items():

@@ -24,14 +24,32 @@ class BusTimeout(BusError, TimeoutError):
     """A bus wait ran out of time; catch it as BusError or as TimeoutError."""
 
 
+class Peer(tuple[str, int]):
+    """A connected (bot, instance): still the 2-tuple bots compare and unpack, with the peer's `host` beside it
+    (empty on this master)."""
+
+    host: str
+
+    def __new__(cls, bot: str, instance: int, host: str = "") -> Peer:
+        peer = super().__new__(cls, (bot, instance))
+        peer.host = host
+        return peer
+
+    def __repr__(self) -> str:
+        return f"Peer({self[0]!r}, {self[1]}, host={self.host!r})" if self.host else repr((self[0], self[1]))
+
+
 class Message(msgspec.Struct, gc=False):
-    """One delivered message; `bot`/`instance` were stamped by the broker, not the sender."""
+    """One delivered message; `bot`/`instance` were stamped by the broker, not the sender.
+
+    `host` is empty when the sender runs under this master, else the host of the master it came from (NATS bridge)."""
 
     topic: str
     data: Any
     bot: str
     instance: int
     retained: bool = False
+    host: str = ""
 
     def decode(self, type: Any) -> Any:
         """`data` converted to `type` (a Struct, dataclass, dict, ...), validated by msgspec."""
@@ -64,7 +82,7 @@ class Subscription:
         self._end: BaseException | None = None
         self._unsubscribe = unsubscribe
 
-    def push(self, msgs: list[f.Msg], bot: str, instance: int) -> None:
+    def push(self, msgs: list[f.Msg], bot: str, instance: int, host: str = "") -> None:
         """Queue messages the client routed here; the oldest fall out past `max_pending`."""
         decode = self._decode
         queue = self._queue
@@ -77,7 +95,7 @@ class Subscription:
                 before -= 1
                 log.warning("bus: dropped a message on %s from %s:%s: %s", msg.topic, bot, instance, exc)
                 continue
-            queue.append(Message(msg.topic, data, bot, instance, msg.retain))
+            queue.append(Message(msg.topic, data, bot, instance, msg.retain, host))
         lost = before + len(msgs) - len(queue)
         if lost > 0:
             self.dropped += lost
