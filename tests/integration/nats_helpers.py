@@ -1,0 +1,71 @@
+"""A real nats-server with JetStream for the fleet tests: free port, own store dir, killed at teardown.
+
+Readiness is the server's own "Server is ready" line, read from its stderr by a drain thread
+(which also keeps the pipe from filling); `stop()` + `start()` keeps port and store for outage tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    def __init__(self, root: Path, conf: str = "", listen: str = "127.0.0.1", netns: str | None = None) -> None:
+        self.root = root
+        self.port = free_port()
+        self.listen = listen
+        self.netns = netns
+        self.store = root / "js"
+        self.conf = root / "nats.conf"
+        self.conf.write_text(conf)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.listen}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> NatsServer:
+        argv = [NATS_SERVER, "-c", str(self.conf), "-js", "-a", self.listen, "-p", str(self.port), "-sd", str(self.store)]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        ready = threading.Event()
+        threading.Thread(target=self._drain, args=(self.proc, ready), daemon=True).start()
+        if not ready.wait(timeout) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError("nats-server did not start:\n" + "\n".join(self.log[-20:]))
+        return self
+
+    def _drain(self, proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.log.append(line)
+            if "Server is ready" in line:
+                ready.set()
+        ready.set()
+
+    def stop(self) -> None:
+        """SIGKILL, like a crash: nothing is flushed on the way out."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
