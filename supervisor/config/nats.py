@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
-import socket
 from urllib.parse import urlsplit
 
 import msgspec
 
-from .bus.topics import check_pattern
-from .config_base import Struct
-from .errors import BusError, ConfigError
-from .units import parse_duration, parse_size
+from ..bus.topics import check_pattern
+from ..core.units import parse_duration, parse_size
+from ..errors import BusError, ConfigError
+from .common import Struct
 
 _FLEET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SCHEMES = ("nats", "tls", "ws", "wss")
@@ -39,7 +40,7 @@ class NatsReconnect(Struct):
 class NatsConfig(Struct):
     url: str | list[str] = "nats://127.0.0.1:4222"
     fleet: str = "supctl"
-    host: str = msgspec.field(default_factory=socket.gethostname)
+    host: str = msgspec.field(default_factory=lambda: os.uname().nodename)
     """This master's name in the fleet: `msg.host` on the other masters, HOST in `supctl fleet`."""
     user: str | None = None
     password: str | None = None
@@ -82,6 +83,8 @@ def check_nats(file: str, cfg: NatsConfig) -> list[ConfigError]:
     def bad(key: str, message: str) -> None:
         errors.append(ConfigError(file, f"bus.nats.{key}", message))
 
+    if importlib.util.find_spec("nats") is None:
+        errors.append(ConfigError(file, "bus.nats", "needs the NATS client: pip install 'supctl[nats]' (nats-py)"))
     if not cfg.urls:
         bad("url", "expected a server URL like 'nats://127.0.0.1:4222', found an empty list")
     for i, url in enumerate(cfg.urls):

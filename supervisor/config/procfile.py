@@ -14,6 +14,7 @@ from ..core.units import parse_duration
 from ..errors import ConfigError, ConfigErrors
 from .common import Command, LogConfig, Struct
 from .http import HttpConfig, check_http
+from .nats import NatsConfig, check_nats
 from .paths import log_name
 from .schedules import Cron, zone
 from .tables import convert_table, describe, did_you_mean
@@ -66,6 +67,11 @@ class BotConfig(Command):
         return to_signal(self.stop_signal)
 
 
+class BusConfig(Struct):
+    nats: NatsConfig | None = None
+    """Bridge this master's bus to NATS (docs/fleet.md); without it nothing of NATS is loaded."""
+
+
 class Procfile(Struct):
     file: str
     supervisor: SupervisorConfig
@@ -73,6 +79,7 @@ class Procfile(Struct):
     tasks: dict[str, TaskConfig] = {}
     http: HttpConfig | None = None
     env_files: dict[str, dict[str, str]] = {}
+    bus: BusConfig = BusConfig()
 
     @property
     def base_dir(self) -> Path:
@@ -118,7 +125,7 @@ class Procfile(Struct):
         return order
 
 
-TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http")
+TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http", "bus")
 NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
 NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -208,11 +215,15 @@ def loads(data: bytes | str, file: str) -> Procfile:
     _check_dependencies(file, bots_raw, errors)
     tasks = parse_tasks(raw.get("tasks", {}), file, errors, set(bots_raw))
     _check_log_names(file, bots, tasks, errors)
+    bus = convert_table(raw.get("bus", {}), BusConfig, file, "bus", errors) or BusConfig()
+    if bus.nats is not None:
+        errors.extend(check_nats(file, bus.nats))
     if errors:
         raise ConfigErrors(errors)
     if not bots:
         raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
-    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, http=http, env_files=env_files)
+    return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, http=http, env_files=env_files,
+                    bus=bus)
 
 
 def _check_log_names(file: str, bots: dict[str, BotConfig], tasks: dict[str, Any], errors: list[ConfigError]) -> None:

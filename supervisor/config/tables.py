@@ -87,7 +87,7 @@ def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[C
     if not isinstance(raw, dict):
         errors.append(ConfigError(file, key, f"expected a table, found {describe(raw)}"))
         return None
-    fields = {f.name: f for f in msgspec.structs.fields(cls)}
+    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}  # the TOML key, e.g. `import` for `imports`
     before = len(errors)
     for name, value in raw.items():
         sub = f"{key}.{name}" if key else name

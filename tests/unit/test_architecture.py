@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "errors": set(),
     "plugin": {"core"},
-    "config": BASE,
+    "config": BASE | {"bus"},  # bus.topics only: the topic grammar `[bus.nats]` export/import patterns follow
     "output": BASE | {"config"},
     "engine": BASE | {"config", "output", "plugin"},
     "jobs": BASE | {"config", "output", "engine"},
@@ -30,9 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "control": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus"},
     "daemon": BASE | {"config", "__init__"},
     "http": BASE | {"config", "output", "engine", "jobs", "health", "bus", "control", "__init__"},
+    "bridge": BASE | {"config", "bus", "control"},
     "master": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus", "systemd", "control", "daemon",
-                      "http"},
-    "cli": BASE | {"config", "output", "control", "systemd", "daemon", "master", "health", "bus", "__init__"},
+                      "http", "bridge"},
+    "cli": BASE | {"config", "output", "control", "systemd", "daemon", "master", "health", "bus", "bridge", "__init__"},
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -180,7 +181,20 @@ def test_no_module_over_400_lines() -> None:
         assert len(path.read_text().splitlines()) <= 400, path
 
 
-def test_supervisor_has_at_most_17_entries() -> None:
-    """16 after the restructure, plus http/ (issue 14 asks for its own package above control/)."""
+def test_supervisor_has_at_most_18_entries() -> None:
+    """16 after the restructure, plus http/ (issue 14) and bridge/ (issue 16), each asked for as its own package."""
     entries = [p for p in PKG.iterdir() if p.name != "__pycache__"]
-    assert len(entries) <= 17, sorted(p.name for p in entries)
+    assert len(entries) <= 18, sorted(p.name for p in entries)
+
+
+def test_config_reaches_only_the_topic_grammar_of_the_bus() -> None:
+    for name in SOURCES:
+        if part_of(name) == "config":
+            reached = {m for m in ours(set(closure(name))) if part_of(m) == "bus"}
+            assert reached <= {"supervisor.bus.topics"}, (name, reached)
+
+
+def test_only_the_bridge_imports_nats() -> None:
+    for name, path in SOURCES.items():
+        if part_of(name) != "bridge":
+            assert not {n for n in imports_of(path) if n == "nats" or n.startswith("nats.")}, name
