@@ -42,6 +42,7 @@ from .systemd.notify import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watch
 
 if TYPE_CHECKING:
     from .http.server import HttpServer
+    from .bridge.nats import NatsBridge
 
 log = logging.getLogger("supctl")
 
@@ -96,11 +97,13 @@ class Master:
         self.bus = Broker(procfile.state_dir / "bus.sock")
         self.guard = Guard(log)
         self.tasks: dict[str, ScheduledTask] = {}
+        self.bridge: NatsBridge | None = None
         ks_path = procfile.state_dir / "kill_switch.json"
         self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
         self.fleet.gate = self.kill_switch.holds
         self.handlers = Handlers(procfile.file, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
-                                 self._shutdown_and_wait, self.kill_switch)
+                                 self._shutdown_and_wait, self.kill_switch,
+                                 lambda: self.bridge.status() if self.bridge else None)
         self.events: EventHub | None = EventHub() if procfile.http else None
         """Process, health and kill-switch events for GET /events; only when [http] is configured."""
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)
@@ -182,6 +185,7 @@ class Master:
         write_atomic(self.procfile.state_dir / "bus.token", self.bus.admin_token().encode())
         if self.kill_switch.state.active:
             self._announce_kill_switch(self.kill_switch.state)
+        self.bridge = self._start_bridge()
         await self.control.start()
         self.http = await self._start_http()
         self._status("running")
@@ -211,6 +215,18 @@ class Master:
         server = HttpServer(self.procfile, self.handlers, self.fleet, self.health, self.tasks, self.bus, self.events, log)
         await server.start()
         return server
+    def _start_bridge(self) -> NatsBridge | None:
+        """[bus.nats]: the bus joins the fleet; it connects in the background and nothing here waits for NATS."""
+        cfg = self.procfile.bus.nats
+        if cfg is None:
+            return None
+        from .bridge.fleet_rpc import FleetControl
+        from .bridge.nats import NatsBridge
+
+        control = FleetControl(cfg.host, cfg.fleet, self.handlers.handle, self.procfile.file) if cfg.fleet_control else None
+        bridge = NatsBridge(cfg, self.bus, self.procfile.base_dir, control.attach if control else None)
+        bridge.start()
+        return bridge
 
     def _start_watchdog(self) -> asyncio.Task[None] | None:
         """WATCHDOG=1 from the event loop itself, so a hung loop gets the master restarted by systemd."""
@@ -265,6 +281,8 @@ class Master:
             bot.close_logs()
         await self.hooks.drain(5.0)
         await self.hooks.stop()
+        if self.bridge is not None:
+            await self.bridge.close()
         await self.bus.close()
         (self.procfile.state_dir / "bus.token").unlink(missing_ok=True)
         self.guard.close()

@@ -21,14 +21,14 @@ import msgspec
 
 from supervisor.bridge.link import connect_options
 from supervisor.bridge.wire import FleetAnswer, FleetAsk, Subjects
-from supervisor.control import Action, ActionReply, Error, Frame, StatusReply, StatusRequest
-from supervisor.nats_config import NatsConfig
+from supervisor.control.protocol import Action, ActionReply, Error, Frame, StatusReply, StatusRequest
+from supervisor.config.nats import NatsConfig
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
     from nats.aio.msg import Msg as NatsMsg
 
-log = logging.getLogger("supervisor.bridge")
+log = logging.getLogger("supctl.bridge")
 
 Handler = Callable[[Frame], Awaitable[Frame]]
 _REQUEST: Any = StatusRequest | Action
@@ -113,7 +113,10 @@ async def _client(cfg: NatsConfig, base_dir: Path) -> Nats:
     async def quiet(exc: Exception) -> None:
         log.debug("nats: %s", exc)
 
-    return await nats.connect(**opts, error_cb=quiet)
+    try:
+        return await nats.connect(**opts, error_cb=quiet)
+    except Exception as exc:  # noqa: BLE001 - nats-py's errors are not OSErrors; the CLI prints this one line
+        raise ConnectionError(f"cannot reach the fleet {cfg.fleet!r} at {', '.join(cfg.urls)}: {exc}") from None
 
 
 async def fleet_status(cfg: NatsConfig, base_dir: Path, timeout: float) -> list[FleetReply]:

@@ -22,7 +22,7 @@ from supervisor.bus.broker import Broker
 if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
 
-log = logging.getLogger("supervisor.bridge")
+log = logging.getLogger("supctl.bridge")
 
 _NIL = b"\xc0"
 _DELETE = {"KV-Operation": "DEL"}

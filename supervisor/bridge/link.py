@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supervisor.bus.eager import start_eagerly
-from supervisor.nats_config import NatsConfig
+from supervisor.config.nats import NatsConfig
 
 if TYPE_CHECKING:
     import asyncio
 
     from nats.aio.client import Client as Nats
 
-log = logging.getLogger("supervisor.bridge")
+log = logging.getLogger("supctl.bridge")
 
 PENDING = 8 << 20
 """Bytes nats-py may hold unflushed before a publish waits (then the bridge buffers instead)."""
@@ -30,7 +30,7 @@ def connect_options(cfg: NatsConfig, base_dir: Path, name: str) -> dict[str, Any
     """Keyword arguments for `nats.connect`: servers, credentials, TLS; no reconnect of its own."""
     opts: dict[str, Any] = {
         "servers": cfg.urls, "name": name, "connect_timeout": 2, "allow_reconnect": False,
-        "max_reconnect_attempts": 0, "pending_size": PENDING, "ping_interval": 20, "max_outstanding_pings": 3,
+        "max_reconnect_attempts": 1, "reconnect_time_wait": 0, "pending_size": PENDING, "ping_interval": 20, "max_outstanding_pings": 3,
     }
     if cfg.user is not None:
         opts["user"], opts["password"] = cfg.user, cfg.password or ""

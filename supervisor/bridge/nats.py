@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import msgspec
 
-from supervisor.backoff import restart_delay
+from supervisor.core.backoff import backoff_delay
 from supervisor.bridge.kv import RetainedSync
 from supervisor.bridge.link import Outbound, connect_options, describe
 from supervisor.bridge.presence import Rosters
@@ -27,14 +27,15 @@ from supervisor.bus import frames as f
 from supervisor.bus.broker import PRESENCE, Broker
 from supervisor.bus.topics import TopicIndex, matches
 from supervisor.errors import BusError
-from supervisor.nats_config import NatsConfig
-from supervisor.units import parse_duration
+from supervisor.config.nats import NatsConfig
+from supervisor.control.protocol import BridgeStatus
+from supervisor.core.units import parse_duration
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
     from nats.aio.msg import Msg as NatsMsg
 
-log = logging.getLogger("supervisor.bridge")
+log = logging.getLogger("supctl.bridge")
 
 OnConnect = Callable[["Nats"], Awaitable[None]]
 
@@ -72,6 +73,7 @@ class NatsBridge:
         """Set while connected and synced (subscribed, retained values pulled)."""
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._last_error = ""
         self._warned = itertools.count()
         broker.attach(self.requests)
 
@@ -101,6 +103,14 @@ class NatsBridge:
             self.broker.untap(pattern, tap)
         self.rosters.close()
 
+    def status(self) -> BridgeStatus:
+        retained = "off" if not self.cfg.retained else (
+            f"JetStream bucket {self.cfg.bucket}" if self.kv.enabled else self.kv.error or "not synced yet")
+        return BridgeStatus(state=self.state, error=self.error, since=self.since, fleet=self.cfg.fleet, host=self.host,
+                            server=self.server, sent=self.out.sent, received=self.received, buffered=self.out.buffered,
+                            dropped=self.out.dropped, invalid=self.invalid, remote_hosts=sorted(self.rosters.remote),
+                            retained=retained)
+
     async def changed(self) -> None:
         """Return at the next change of `state` or `error`."""
         await self._changed.wait()
@@ -111,10 +121,13 @@ class NatsBridge:
             try:
                 nc = await self._connect()
             except Exception as exc:  # noqa: BLE001 - every failure to connect is retried
-                auth = "authoriz" in str(exc).lower() or "authentic" in str(exc).lower()
-                self._set_state("refused" if auth else "disconnected", describe(exc))
+                reason = describe(exc)
+                if self._last_error and self._last_error not in reason:
+                    reason = f"{reason} (last: {self._last_error})"
+                auth = "authoriz" in reason.lower() or "authentic" in reason.lower()
+                self._set_state("refused" if auth else "disconnected", reason)
                 b = self.cfg.reconnect
-                await asyncio.sleep(restart_delay(attempt, parse_duration(b.initial), b.factor,
+                await asyncio.sleep(backoff_delay(attempt, parse_duration(b.initial), b.factor,
                                                   parse_duration(b.max), b.jitter))
                 attempt += 1
                 continue
@@ -135,12 +148,13 @@ class NatsBridge:
         import nats
 
         self._lost = lost = asyncio.Event()
+        self._last_error = ""
 
         async def gone(*_: Any) -> None:
             lost.set()
 
         async def error(exc: Exception) -> None:
-            log.debug("nats: %s", exc)
+            self._last_error = describe(exc) if str(exc) else repr(exc)
 
         name = f"supctl {self.cfg.fleet} {self.host}"
         nc = await nats.connect(**connect_options(self.cfg, self.base_dir, name), no_echo=True,
@@ -158,7 +172,8 @@ class NatsBridge:
             if self._on_connect is not None:
                 await self._on_connect(nc)
             self.nc = nc
-            self.server = str(nc.connected_url.netloc if nc.connected_url else "")
+            url = nc.connected_url
+            self.server = f"{url.hostname}:{url.port}" if url else ""  # never the user:password part
             self.out.attach(nc)
             self._send_roster(self.rosters.roster(hello=True))
             await nc.flush(timeout=5)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from supervisor.bridge.nats import NatsBridge
 
-log = logging.getLogger("supervisor.bridge")
+log = logging.getLogger("supctl.bridge")
 
 
 class RemoteRequests:

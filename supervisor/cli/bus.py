@@ -43,12 +43,12 @@ def run(args: argparse.Namespace, state_dir: str) -> int:
         elif args.bus_verb == "request":
             print(_line(client.request(args.topic, _payload(args.json_msg), timeout=args.timeout)))
         elif args.bus_verb == "peers":
-            for bot, instance in client.peers():
-                print(f"{bot}:{instance}")
+            for peer in client.peers():
+                print(f"{peer[0]}:{peer[1]}" + (f" on {peer.host}" if peer.host else ""))
         else:
             for msg in client.subscribe(args.pattern):
                 print(_line({"topic": msg.topic, "bot": msg.bot, "instance": msg.instance, "retained": msg.retained,
-                             "data": msg.data}), flush=True)
+                             "data": msg.data, **({"host": msg.host} if msg.host else {})}), flush=True)
     return 0
 
 

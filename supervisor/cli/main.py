@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable
 
 
@@ -175,7 +176,7 @@ def act(args: argparse.Namespace, verb: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ..control.render import status_table, tasks_table
+    from ..control.render import bridge_line, status_table, tasks_table
 
     if args.tasks:
         tasks = ask(args, TasksRequest())
@@ -192,6 +193,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         print(kill_switch_line(reply.kill_switch))
     print(status_table(reply.instances))
+    if reply.bridge is not None:
+        print(bridge_line(reply.bridge, time.time()))
     return OK
 
 
@@ -240,6 +243,18 @@ def cmd_health(args: argparse.Namespace) -> int:
     assert isinstance(reply, HealthReply)
     print_json(reply.instances) if args.json else print(health_report(reply.instances))
     return OK
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from . import fleet as fleet_cli
+
+    try:
+        return fleet_cli.run(args, procfile_path(args))
+    except ConfigErrors as e:
+        print_config_errors(procfile_path(args), e)
+        return FAILED
+    except (LookupError, ValueError, TimeoutError, OSError) as e:
+        raise CliError(str(e)) from None
 
 
 def cmd_bus(args: argparse.Namespace) -> int:
@@ -355,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .kill_switch import add_parser as add_kill_switch_parser
 
     add_kill_switch_parser(verb, lambda a: kill_switch.run(a, ask, print_json))
+
+    from .fleet import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub, [common]).set_defaults(func=cmd_fleet)
     verb("reload", cmd_reload, "re-read the procfile; touch only bots whose config changed")
     verb("shutdown", cmd_shutdown, "stop every bot, then the master")
     return p

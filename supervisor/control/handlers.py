@@ -15,6 +15,7 @@ from ..jobs.tasks import ScheduledTask
 from .protocol import (
     Action,
     ActionReply,
+    BridgeStatus,
     Error,
     Frame,
     HealthReply,
@@ -42,10 +43,11 @@ class Handlers:
 
     def __init__(self, procfile_path: str, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
                  bus_stats: Callable[[], dict[tuple[str, int], BusStats]], reload: Callable[[], Awaitable[Response]],
-                 shutdown: Callable[[], Awaitable[None]], kill_switch: KillSwitch) -> None:
+                 shutdown: Callable[[], Awaitable[None]], kill_switch: KillSwitch,
+                 bridge_status: Callable[[], BridgeStatus | None] = lambda: None) -> None:
         self.procfile_path = procfile_path
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
-        self._reload, self._shutdown = reload, shutdown
+        self._reload, self._shutdown, self._bridge_status = reload, shutdown, bridge_status
         self.kill_switch = kill_switch
         self._usage = Usage()
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
@@ -103,7 +105,7 @@ class Handlers:
                 row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
-        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state))
+        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self._bridge_status())
 
     async def _on_signal(self, request: SignalRequest) -> Response:
         selected = self._fleet.select(request.target)

@@ -104,9 +104,30 @@ class KillSwitchStatus(msgspec.Struct, kw_only=True):
     since: float
 
 
+class BridgeStatus(msgspec.Struct, kw_only=True):
+    """The master's NATS bridge ([bus.nats]), as `supctl status` shows it."""
+
+    state: str
+    """connecting, connected, disconnected (retrying) or refused (credentials; retrying)."""
+    error: str = ""
+    since: float = 0.0
+    fleet: str = ""
+    host: str = ""
+    server: str = ""
+    sent: int = 0
+    received: int = 0
+    buffered: int = 0
+    dropped: int = 0
+    invalid: int = 0
+    remote_hosts: list[str] = []
+    retained: str = ""
+    """Where retained values of exported topics are kept: the JetStream bucket, or why they stay local."""
+
+
 class StatusReply(Frame):
     instances: list[InstanceStatus]
     kill_switch: KillSwitchStatus | None = None
+    bridge: BridgeStatus | None = None
 
 
 class KillSwitchReply(Frame):

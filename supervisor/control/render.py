@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .protocol import HealthRow, InstanceStatus, TaskRow
+from .protocol import BridgeStatus, HealthRow, InstanceStatus, TaskRow
 
 
 def duration(seconds: float | None) -> str:
@@ -41,14 +41,32 @@ EXTRA_HEADERS = {"health": "HEALTH", "bus": "BUS IN/OUT/DROP"}
 
 
 def status_table(rows: list[InstanceStatus]) -> str:
-    extra = [h for h in ("health", "bus") if any(getattr(r, h) for r in rows)]
+    return fleet_table([("", rows)])
+
+
+def fleet_table(hosts: list[tuple[str, list[InstanceStatus]]]) -> str:
+    """One table for several masters, with a HOST column (the status table when the only host is "")."""
+    with_host = any(h for h, _ in hosts)
+    every = [r for _, rows in hosts for r in rows]
+    extra = [h for h in ("health", "bus") if any(getattr(r, h) for r in every)]
     cells = [
-        [r.bot, str(r.instance), r.state, str(r.pid or "-"), duration(r.uptime), str(r.restarts),
-         "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), r.last_exit or "-",
+        [*([host] if with_host else []), r.bot, str(r.instance), r.state, str(r.pid or "-"), duration(r.uptime),
+         str(r.restarts), "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), r.last_exit or "-",
          *(getattr(r, h) or "-" for h in extra)]
-        for r in rows
+        for host, rows in hosts for r in rows
     ]
-    return table([*STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)
+    return table([*(["HOST"] if with_host else []), *STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)
+
+
+def bridge_line(b: BridgeStatus, now: float) -> str:
+    """The NATS bridge in one line under `supctl status`."""
+    where = f"{b.server} " if b.server and b.state == "connected" else ""
+    head = f"nats: {b.state} {where}as {b.host} in fleet {b.fleet} for {duration(now - b.since)}"
+    if b.error:
+        head += f" ({b.error})"
+    others = f"{len(b.remote_hosts)} other host(s){': ' + ', '.join(b.remote_hosts) if b.remote_hosts else ''}"
+    counts = f"sent {b.sent}, received {b.received}, buffered {b.buffered}, dropped {b.dropped}, invalid {b.invalid}"
+    return f"{head}\n      {others}; {counts}; retained: {b.retained or '-'}"
 
 
 def tasks_table(rows: list[TaskRow]) -> str:

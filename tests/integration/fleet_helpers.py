@@ -15,7 +15,7 @@ import msgspec
 
 from supervisor.bridge.nats import NatsBridge
 from supervisor.bus import Broker, Client, connect
-from supervisor.nats_config import NatsConfig
+from supervisor.config.nats import NatsConfig
 
 
 class Side:

@@ -93,7 +93,9 @@ def token_procs(token: str) -> list[psutil.Process]:
 class Master:
     """One `supctl start -f` on tmp_path/procfile.toml, its files and waits on them."""
 
-    def __init__(self, tmp_path: Path, text: str, token: str) -> None:
+    def __init__(self, tmp_path: Path, text: str, token: str, prefix: list[str] | None = None) -> None:
+        self.prefix = prefix or []
+        """Run the master (and its `ctl` verbs) under this, e.g. `ip netns exec NS`."""
         self.dir = tmp_path
         self.procfile = tmp_path / "procfile.toml"
         self.procfile.write_text(textwrap.dedent(text).lstrip("\n"))
@@ -107,7 +109,7 @@ class Master:
         env = {**os.environ, "SUPCTL_TEST_TOKEN": self.token}
         env.pop("SUPCTL_PROCFILE", None)
         with open(self.dir / "master.out", "wb") as out:
-            self.proc = subprocess.Popen([*SUPCTL, "start", "-f", str(self.procfile)], cwd=self.dir, env=env,
+            self.proc = subprocess.Popen([*self.prefix, *SUPCTL, "start", "-f", str(self.procfile)], cwd=self.dir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         self.ps = psutil.Process(self.proc.pid)
@@ -120,7 +122,7 @@ class Master:
 
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run one `supctl` verb against this master and capture its output."""
-        return subprocess.run([*SUPCTL, *args], env=self.env(), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([*self.prefix, *SUPCTL, *args], env=self.env(), capture_output=True, text=True, timeout=timeout)
 
     @property
     def pid(self) -> int:

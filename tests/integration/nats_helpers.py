@@ -69,3 +69,64 @@ class NatsServer:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+class Hosts:
+    """Two "hosts" joined only through a third namespace running nats-server (when root may make namespaces).
+
+    Each host namespace has one veth to the NATS namespace and nothing else (no forwarding there),
+    so the masters share nothing on the network but NATS. Without the privilege, everything runs on
+    127.0.0.1 and `isolated` is False.
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.names: list[str] = []
+        self.isolated = False
+        self.nats_ns: str | None = None
+        self.prefix: dict[str, list[str]] = {"alpha": [], "beta": []}
+        self.nats_addr: dict[str, str] = {"alpha": "127.0.0.1", "beta": "127.0.0.1"}
+        self.addr: dict[str, str] = {}
+
+    def setup(self) -> Hosts:
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            return self
+        try:
+            self.nats_ns = self._ns("n")
+            for subnet, host in ((1, "alpha"), (2, "beta")):
+                ns = self._ns(host[0])
+                near, far = f"{self.tag}{host[0]}0", f"{self.tag}{host[0]}1"
+                _ip("link", "add", near, "type", "veth", "peer", "name", far)
+                _ip("link", "set", near, "netns", ns)
+                _ip("link", "set", far, "netns", self.nats_ns)
+                _ip("-n", ns, "addr", "add", f"10.77.{subnet}.2/24", "dev", near)
+                _ip("-n", self.nats_ns, "addr", "add", f"10.77.{subnet}.1/24", "dev", far)
+                _ip("-n", ns, "link", "set", near, "up")
+                _ip("-n", self.nats_ns, "link", "set", far, "up")
+                self.prefix[host] = ["ip", "netns", "exec", ns]
+                self.nats_addr[host] = f"10.77.{subnet}.1"
+                self.addr[host] = f"10.77.{subnet}.2"
+        except (subprocess.CalledProcessError, OSError):
+            self.teardown()
+            self.prefix = {"alpha": [], "beta": []}
+            self.nats_addr = {"alpha": "127.0.0.1", "beta": "127.0.0.1"}
+            self.nats_ns = None
+            return self
+        self.isolated = True
+        return self
+
+    def _ns(self, suffix: str) -> str:
+        name = f"{self.tag}{suffix}"
+        _ip("netns", "add", name)
+        self.names.append(name)
+        _ip("-n", name, "link", "set", "lo", "up")
+        return name
+
+    def teardown(self) -> None:
+        for name in self.names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+        self.names.clear()
