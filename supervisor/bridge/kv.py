@@ -38,6 +38,8 @@ class RetainedSync:
         self.enabled = False
         self.error = ""
         self._prefix = f"$KV.{bucket}."
+        self._fresh: set[str] | None = None
+        """While pulling: topics whose live value arrived meanwhile, newer than the bucket's snapshot."""
         self._enc = msgspec.msgpack.Encoder()
         self._dec = msgspec.msgpack.Decoder(Envelope).decode
 
@@ -72,6 +74,7 @@ class RetainedSync:
     async def pull(self, wanted: Callable[[str, str], bool], timeout: float = 10.0) -> int:
         """Bring the bucket's values for `wanted(topic, host)` into the broker; returns how many changed here."""
         if not self.enabled:
+            self._fresh = None
             return 0
         watcher = await self._kv.watchall()
         changed = 0
@@ -82,11 +85,23 @@ class RetainedSync:
                     break
                 changed += self._apply(entry.key, entry.value, entry.operation, wanted)
         finally:
+            self._fresh = None
             await watcher.stop()
         return changed
 
+    def begin(self) -> None:
+        """Called before the import subscriptions exist, so every live value that beats the pull is remembered."""
+        self._fresh = set()
+
+    def heard(self, topic: str) -> None:
+        """A live retained value came in from NATS: a pull in progress must not overwrite it with an older one."""
+        if self._fresh is not None:
+            self._fresh.add(topic)
+
     def _apply(self, key: str, value: bytes | None, op: str | None, wanted: Callable[[str, str], bool]) -> int:
         topic = kv_topic(key)
+        if self._fresh is not None and topic in self._fresh:
+            return 0
         held = self.broker.retained.get(topic)
         if op in ("DEL", "PURGE") or not value:
             if held is not None and held.host and wanted(topic, held.host):

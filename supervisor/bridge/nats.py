@@ -160,6 +160,8 @@ class NatsBridge:
         nc = await nats.connect(**connect_options(self.cfg, self.base_dir, name), no_echo=True,
                                 disconnected_cb=gone, closed_cb=gone, error_cb=error)
         try:
+            if self.cfg.retained:
+                self.kv.begin()
             for pattern in self.cfg.imports:
                 await nc.subscribe(self.subjects.msg + pattern, cb=self._on_remote)
             await nc.subscribe(self.subjects.roster + "*", cb=self._on_roster)
@@ -270,6 +272,9 @@ class NatsBridge:
             self._bad(f"a message on {msg.subject} from {env.host}", exc)
             return
         self.received += len(env.items)
+        for item in env.items:
+            if item.retain:
+                self.kv.heard(topic)
 
     async def _on_roster(self, msg: NatsMsg) -> None:
         try:
