@@ -113,6 +113,8 @@ class Master:
         self._base_env = child_env(os.environ)
         self._started_at = time.time()
         self._reloading = asyncio.Lock()
+        """Reload and shutdown hold it: they never interleave."""
+        self._closing = False
         self.automations = Automations(log)
         self.notifier = Notifier.from_env()
         self._systemd_ready = False
@@ -269,6 +271,11 @@ class Master:
 
     async def shutdown(self) -> None:
         self._status("stopping")
+        self._closing = True
+        async with self._reloading:  # a reload in flight sees _closing and stops before starting anything
+            await self._shutdown_locked()
+
+    async def _shutdown_locked(self) -> None:
         self.notifier.stopping()
         await self.automations.close()
         if self.http is not None:
@@ -276,7 +283,7 @@ class Master:
         await self.health.close()
         await self._stop_tasks(list(self.tasks))
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.fleet.bots))
-        await self.fleet.stop_bots(list(self.fleet.bots), "master shutdown")
+        await self.fleet.stop_bots(list(self.fleet.bots), "master shutdown", retire=True)
         for bot in self.fleet.bots.values():
             bot.close_logs()
         await self.hooks.drain(5.0)
@@ -293,6 +300,8 @@ class Master:
         await self.control.close()
 
     async def reload(self) -> Response:
+        if self._closing:
+            return Error(message=f"{self.procfile.file}: reload refused: the master is shutting down")
         async with self._reloading:
             try:
                 new, plugins = plugin_setup.load(self.procfile.file)
@@ -310,12 +319,15 @@ class Master:
             for name in p.removed + p.changed:
                 await self.automations.cancel(name)
                 await self.health.drop(name)
-            await self.fleet.stop_bots(p.removed + p.changed, "removed or changed by reload")
+            await self.fleet.stop_bots(p.removed + p.changed, "removed or changed by reload", retire=True)
             for name in p.removed + p.changed:
                 gone = self.fleet.bots.pop(name)
                 gone.close_logs()
                 for inst in gone.instances:
                     self.bus.revoke_token(name, inst.index)
+            if self._closing:
+                log.warning("reload stopped after stopping %s: the master is shutting down", p.removed + p.changed)
+                return Error(message=f"{new.file}: reload stopped part-way (nothing new started): the master is shutting down")
             self._follow_reload_on_change(new)
             await self._follow_hooks(new, plugins)
             self.procfile, self.plugins = new, plugins

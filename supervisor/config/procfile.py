@@ -129,6 +129,8 @@ TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http", "bus")
 NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
 NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+RESERVED_BOT_NAMES = frozenset({"supctl"})
+"""The master's own identity on the bus (and in supctl.* topics): no bot may take it."""
 _DURATIONS = {
     "start_grace": (), "stop_timeout": (),
     "backoff.initial": ("backoff", "initial"), "backoff.max": ("backoff", "max"),
@@ -201,6 +203,9 @@ def loads(data: bytes | str, file: str) -> Procfile:
         key = f"bots.{name}"
         if not _BOT_NAME.match(name):
             errors.append(ConfigError(file, key, "bot names use letters, digits, '_', '-' and '.' only"))
+            continue
+        if name in RESERVED_BOT_NAMES:
+            errors.append(ConfigError(file, key, f"the name {name!r} is reserved for the master (its bus identity); rename the bot"))
             continue
         merged = merge(defaults, table) if isinstance(table, dict) else table
         bot = convert_table(merged, BotConfig, file, key, errors)

@@ -45,12 +45,11 @@ class Bot:
         else:
             self.ready.clear()
 
-    def start(self, reason: str = "start requested") -> None:
-        for inst in self.instances:
-            inst.start(reason)
+    def start(self, reason: str = "start requested") -> list[asyncio.Task[None]]:
+        return [inst.start(reason) for inst in self.instances]
 
-    async def stop(self, reason: str = "stop requested") -> None:
-        await asyncio.gather(*(inst.stop(reason) for inst in self.instances))
+    async def stop(self, reason: str = "stop requested", retire: bool = False) -> None:
+        await asyncio.gather(*(inst.stop(reason, retire) for inst in self.instances))
 
     def close_logs(self) -> None:
         for inst in self.instances:

@@ -47,8 +47,10 @@ class Fleet:
         return [i for b in self.bots.values() for i in b.instances]
 
     async def restart_instance(self, inst: Instance, reason: str) -> None:
+        """A recovery's restart: dropped if the instance was stopped meanwhile (a stop wins over a recovery)."""
         self._log.info("%s: restarting (%s)", inst.name, reason)
-        await self.act("restart", inst.name, [inst])
+        await inst.restart(reason, if_supervised=True)
+        await self._settle([inst], [])
 
     async def stop_instance(self, inst: Instance, reason: str) -> None:
         await inst.stop(reason)
@@ -90,10 +92,11 @@ class Fleet:
                 self._log.error("%s %s", name, self.blocked[name])
                 return
         self.blocked.pop(name, None)
-        bot.start(reason)
+        await asyncio.gather(*(asyncio.shield(t) for t in bot.start(reason)))
 
-    async def stop_bots(self, names: list[str], reason: str) -> None:
-        """Stop in reverse dependency order: a bot stops only after every bot depending on it has."""
+    async def stop_bots(self, names: list[str], reason: str, retire: bool = False) -> None:
+        """Stop in reverse dependency order: a bot stops only after every bot depending on it has.
+        `retire` (shutdown, removal by reload): the instances refuse every later start."""
         loop = asyncio.get_running_loop()
         done: dict[str, asyncio.Future[None]] = {n: loop.create_future() for n in names}
 
@@ -105,7 +108,7 @@ class Fleet:
                 starter.cancel()
                 self.blocked.pop(name, None)
             self._log.info("stopping %s (%s)", name, reason)
-            await self.bots[name].stop(reason)
+            await self.bots[name].stop(reason, retire)
             done[name].set_result(None)
 
         await asyncio.gather(*(stop_one(n) for n in names))
@@ -132,18 +135,20 @@ class Fleet:
                                "release it with: supctl kill-switch off", affected=[], ok=False)
         whole_bots = target is not None and ":" not in target
         names = list(self.bots) if target == "all" else [target] if whole_bots else []
-        if verb in ("stop", "restart"):
-            if names:
-                await self.stop_bots(names, f"{verb} requested")
-            else:
-                await asyncio.gather(*(i.stop(f"{verb} requested") for i in selected))
-        if verb in ("start", "restart"):
-            for inst in selected:
-                if inst.state in (State.STOPPED, State.EXITED, State.FATAL) and not names:
-                    inst.start(f"{verb} requested")
+        reason = f"{verb} requested"
+        if names and verb in ("stop", "restart"):
+            await self.stop_bots(names, reason)
+        elif verb == "stop":
+            await asyncio.gather(*(i.stop(reason) for i in selected))
+        if names and verb in ("start", "restart"):
             for name in names:
-                self.start_bot(name, f"{verb} requested")
+                self.start_bot(name, reason)
             await self._settle(selected, [self._starters[n] for n in names])
+        elif verb == "restart":
+            await asyncio.gather(*(i.restart(reason) for i in selected))
+            await self._settle(selected, [])
+        elif verb == "start":
+            await self._settle(selected, [i.start(reason) for i in selected])
         ok = all(i.state == (State.STOPPED if verb == "stop" else State.RUNNING) or (verb == "stop" and i.state in (State.EXITED, State.FATAL)) for i in selected)
         return Outcome(message=", ".join(f"{i.name} {i.state.value}" for i in selected), affected=[i.name for i in selected], ok=ok)
 

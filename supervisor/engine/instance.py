@@ -8,7 +8,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -87,7 +87,10 @@ class Instance:
         self._child: Child | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
-        self._stopping: asyncio.Task[None] | None = None
+        self._last_verb: asyncio.Task[None] | None = None
+        self._epoch = 0
+        """Bumped by every stop: a start or restart asked for before it is refused when its turn comes."""
+        self._retired = False
         self._settled = Flag()
         self._spawned = Flag()
 
@@ -110,9 +113,59 @@ class Instance:
         await self._settled.wait()
         return self.state
 
-    def start(self, reason: str = "start requested") -> None:
-        """Start supervising (no-op when already alive or waiting to restart)."""
-        if self._task and not self._task.done():
+    def start(self, reason: str = "start requested") -> asyncio.Task[None]:
+        """Queue a start (a no-op when already supervised); a stop asked for after this call wins over it."""
+        epoch = self._epoch
+        return self._enqueue(lambda: self._start(reason, epoch), "start")
+
+    async def stop(self, reason: str = "stop requested", retire: bool = False) -> None:
+        """stop_signal to the group, SIGKILL after stop_timeout; returns when STOPPED. Every start or restart asked
+        for before this call and still queued is refused; `retire` (shutdown, removal) refuses every later one too."""
+        self._epoch += 1
+        self._retired = self._retired or retire
+        await asyncio.shield(self._enqueue(lambda: self._stop(reason), "stop"))
+
+    async def restart(self, reason: str = "restart requested", if_supervised: bool = False) -> None:
+        """Stop, then start, as one verb so nothing can slip between. `if_supervised` (a recovery): only an instance
+        still supervised when its turn comes, so a recovery never starts what a person or the master stopped."""
+        epoch = self._epoch
+
+        async def restart() -> None:
+            if if_supervised and not self._supervised():
+                self._logger.info("%s: restart (%s) dropped: the instance is %s", self.name, reason, self.state.value)
+                return
+            await self._stop(reason)
+            await self._start(reason, epoch)
+
+        await asyncio.shield(self._enqueue(restart, "restart"))
+
+    def _enqueue(self, step: Callable[[], Awaitable[None]], verb: str) -> asyncio.Task[None]:
+        """Verbs run one at a time, in the order they were asked for: the one supervise task is only ever
+        started or ended here, so two verbs can never race over it."""
+        before = self._last_verb
+
+        async def turn() -> None:
+            if before is not None and not before.done():
+                await asyncio.wait([before])
+            await step()
+
+        self._last_verb = task = asyncio.get_running_loop().create_task(turn(), name=f"{verb} {self.name}")
+        task.add_done_callback(self._forget_verb)
+        return task
+
+    def _forget_verb(self, task: asyncio.Task[None]) -> None:
+        if self._last_verb is task:  # an idle instance holds no finished task
+            self._last_verb = None
+
+    def _supervised(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _start(self, reason: str, epoch: int) -> None:
+        if self._retired or epoch != self._epoch:
+            why = "the instance was removed or the master is shutting down" if self._retired else "a stop was asked for after it"
+            self._logger.info("%s: start (%s) refused: %s", self.name, reason, why)
+            return
+        if self._supervised():
             return
         held = self._gate(self.config)
         if held:
@@ -125,7 +178,7 @@ class Instance:
 
     async def _supervise(self, reason: str) -> None:
         attempt = 0
-        while True:
+        while not self._stop_requested:
             self._set(State.STARTING, reason)
             exit_info, was_running = await self._run_once()
             if self._stop_requested:
@@ -194,12 +247,6 @@ class Instance:
             if self._guard:
                 self._guard(self.pid, False)
 
-    async def stop(self, reason: str = "stop requested") -> None:
-        """stop_signal to the group, SIGKILL to the group after stop_timeout; returns when STOPPED."""
-        if self._stopping is None or self._stopping.done():
-            self._stopping = asyncio.get_running_loop().create_task(self._stop(reason))
-        await asyncio.shield(self._stopping)
-
     async def _stop(self, reason: str) -> None:
         self._stop_requested = True
         task, self._task = self._task, None
@@ -214,6 +261,8 @@ class Instance:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.state == State.STARTING:  # the spawn failed: there was no process to stop
+            self._set(State.STOPPING, reason)
         if self.state in (State.STOPPING, State.BACKOFF):
             self._set(State.STOPPED, reason)
         self._settled.set()

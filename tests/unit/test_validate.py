@@ -62,3 +62,11 @@ def test_validate_as_a_command_with_default_and_env_procfile(tmp_path: Path):
 def test_validate_with_config_option_before_the_verb(tmp_path: Path, capsys):
     (tmp_path / "other.toml").write_text(BAD)
     assert main(["-c", str(tmp_path / "other.toml"), "validate"]) == 1
+
+
+def test_validate_refuses_reserved_bot_name_supctl(tmp_path: Path, capsys):
+    f = tmp_path / "procfile.toml"
+    f.write_text('[bots.supctl]\ncmd = "x"\n[bots.ok]\ncmd = "y"\n')
+    assert main(["validate", str(f)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{f}: bots.supctl: the name 'supctl' is reserved for the master (its bus identity); rename the bot" in err

@@ -1,0 +1,160 @@
+"""Races between verbs, recoveries, reload and shutdown (issue 12 items 1, 3, 4): a stop, a shutdown or a removal
+wins over anything in flight, and no interleaving of verbs wedges an instance or leaves a process behind."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import textwrap
+
+import psutil
+import pytest
+from harness import SUPCTL, token_procs, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+SLOW_STOP = """cmd = ["sh", "-c", "trap 'sleep 2; exit 0' TERM; while :; do sleep .1; done"]
+stop_timeout = "10s"
+"""
+"""A bot that takes 2 s to stop: whatever is in flight is still in flight when the next verb arrives."""
+
+FAILING_CHECK = """[[bots.sick.health]]
+check = "exec"
+cmd = ["false"]
+every = "100ms"
+failures = 1
+recover = "restart"
+"""
+
+
+def procfile(*tables: str) -> str:
+    return textwrap.dedent("""
+        [supervisor]
+        state_dir = "state"
+        [defaults]
+        start_grace = "200ms"
+        """) + "\n".join(tables)
+
+
+def sick_bot() -> str:
+    return "[bots.sick]\n" + SLOW_STOP + FAILING_CHECK
+
+
+def recovery_in_flight(m) -> int:
+    """Wait until the health restart of sick:0 is stopping the old process (it takes 2 s); its index in the log."""
+    m.wait_line(r"sick:0: restarting \(exec check failed")
+    (t,) = m.wait_transition("sick:0", "STOPPING", old="RUNNING")
+    return t.line
+
+
+def starts_after(m, line: int, name: str = "sick:0") -> list[str]:
+    return [f"{t.old} -> {t.new} ({t.reason})" for t in m.transitions(name) if t.new == "STARTING" and t.line > line]
+
+
+def test_health_restart_in_flight_loses_to_stop(master) -> None:
+    m = master(procfile(sick_bot()))
+    line = recovery_in_flight(m)
+    out = m.ctl("stop", "sick")
+    assert out.returncode == 0 and "sick:0 STOPPED" in out.stdout, out.stdout + out.stderr
+    m.wait_line(r"sick:0: start \(.*\) refused: a stop was asked for after it")
+    assert starts_after(m, line) == []
+    assert m.bot_pids() == []
+    assert m.stop() == 0
+
+
+def test_health_restart_in_flight_loses_to_shutdown(master) -> None:
+    m = master(procfile(sick_bot()))
+    line = recovery_in_flight(m)
+    assert m.ctl("shutdown").returncode == 0
+    assert m.wait_exit() == 0
+    assert starts_after(m, line) == []
+    assert any("refused" in x for x in m.lines()[line:])
+    _, alive = psutil.wait_procs(token_procs(m.token), timeout=5)
+    assert alive == []
+
+
+def test_health_restart_in_flight_loses_to_removal_by_reload(master) -> None:
+    m = master(procfile(sick_bot(), '[bots.keep]\ncmd = ["sleep", "60"]\n'))
+    m.wait_transition("keep:0", "RUNNING")
+    line = recovery_in_flight(m)
+    m.procfile.write_text(procfile('[bots.keep]\ncmd = ["sleep", "60"]\n'))
+    out = m.ctl("reload")
+    assert out.returncode == 0 and re.search(r"removed: +sick", out.stdout), out.stdout + out.stderr
+    m.wait_line(r"sick:0: start \(.*\) refused: the instance was removed or the master is shutting down")
+    assert starts_after(m, line) == []
+    assert [psutil.Process(p).cmdline() for p in m.bot_pids()] == [["sleep", "60"]]
+    assert m.stop() == 0
+
+
+def test_shutdown_during_reload_leaves_no_orphans(master) -> None:
+    m = master(procfile("[bots.a]\n" + SLOW_STOP))
+    m.wait_transition("a:0", "RUNNING")
+    m.procfile.write_text(procfile("[bots.a]\n" + SLOW_STOP + 'env = { CHANGED = "1" }\n',
+                                   *(f'[bots.new{k}]\ncmd = ["sleep", "60"]\n' for k in range(4))))
+    reload = subprocess.Popen([*SUPCTL, "reload"], env=m.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    m.wait_transition("a:0", "STOPPING")  # the reload is stopping the changed bot: 2 s to go
+    assert m.ctl("shutdown").returncode == 0
+    out, _ = reload.communicate(timeout=30)
+    assert m.wait_exit() == 0
+    assert "shutting down" in out, out
+    assert [t for t in m.transitions() if t.bot.startswith("new")] == []
+    assert "internal error" not in m.text()
+    _, alive = psutil.wait_procs(token_procs(m.token), timeout=5)
+    assert alive == []
+
+
+def test_reload_after_shutdown_began_is_refused(master) -> None:
+    m = master(procfile("[bots.a]\n" + SLOW_STOP))
+    m.wait_transition("a:0", "RUNNING")
+    shutdown = subprocess.Popen([*SUPCTL, "shutdown"], env=m.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    m.wait_transition("a:0", "STOPPING")
+    m.procfile.write_text(procfile("[bots.a]\n" + SLOW_STOP, '[bots.late]\ncmd = ["sleep", "60"]\n'))
+    out = m.ctl("reload")
+    assert out.returncode != 0 and "shutting down" in out.stderr + out.stdout, out.stdout + out.stderr
+    assert shutdown.wait(30) == 0 and m.wait_exit() == 0
+    assert m.transitions("late") == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_twenty_concurrent_verbs_never_wedge_an_instance(master, seed: int) -> None:
+    quick = 'cmd = ["sh", "-c", "trap \'sleep .5; exit 0\' TERM; while :; do sleep .1; done"]\nstop_timeout = "5s"\n'
+    tables = [f"[bots.a]\n{quick}", f"[bots.b]\n{quick}instances = 2\n", f"[bots.c]\n{quick}depends_on = [\"a\"]\n"]
+    m = master(procfile(*tables))
+    for name in ("a:0", "b:0", "b:1", "c:0"):
+        m.wait_transition(name, "RUNNING")
+    m.procfile.write_text(procfile(*tables[:2], tables[2] + 'env = { RELOADED = "1" }\n'))
+    rng = random.Random(seed)
+    targets = ["a", "b", "c", "b:0", "b:1", "a:0", "all"]
+    calls = [["reload"] if rng.random() < 0.2 else [rng.choice(["start", "stop", "restart"]), rng.choice(targets)]
+             for _ in range(20)]
+    procs = [subprocess.Popen([*SUPCTL, *c], env=m.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in calls]
+    outputs = [" ".join(c) + ": " + p.communicate(timeout=60)[0] for c, p in zip(calls, procs)]
+    everything = "\n".join(outputs) + m.text()
+    assert "internal error" not in everything and "not a legal transition" not in everything, everything
+    out = m.ctl("start", "all")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    def one_process_per_instance():
+        rows = m.ctl("status", "--json")
+        pids = m.bot_pids()
+        return len(pids) == 4 and '"STOPPING"' not in rows.stdout and rows.stdout.count('"RUNNING"') == 4
+
+    wait_until(one_process_per_instance, 20, "every instance RUNNING with exactly one process each")
+    assert m.stop() == 0
+
+
+def test_reload_adding_reserved_bot_supctl_changes_nothing(master) -> None:
+    m = master(procfile('[bots.a]\ncmd = ["sleep", "60"]\n'))
+    m.wait_transition("a:0", "RUNNING")
+    m.procfile.write_text(procfile('[bots.a]\ncmd = ["sleep", "60"]\nenv = { X = "1" }\n', '[bots.supctl]\ncmd = ["sleep", "60"]\n'))
+    out = m.ctl("reload")
+    assert out.returncode != 0 and "internal error" not in out.stderr, out.stderr
+    assert "reload rejected, nothing changed" in out.stderr and "bots.supctl" in out.stderr and "reserved" in out.stderr
+    assert [t.new for t in m.transitions("a")] == ["STARTING", "RUNNING"]
+    m.procfile.write_text(procfile('[bots.a]\ncmd = ["sleep", "60"]\nenv = { X = "1" }\n'))
+    out = m.ctl("reload")
+    assert out.returncode == 0 and re.search(r"restarted: +a", out.stdout), out.stdout + out.stderr
+    m.wait_transition("a:0", "RUNNING", count=2)
+    assert m.stop() == 0
