@@ -95,6 +95,8 @@ class InstanceStatus(msgspec.Struct, kw_only=True):
     rss: int | None = None
     health: str | None = None
     bus: str | None = None
+    log_lost: int = 0
+    """Bytes of output that could not be written to the instance's log (deleted or unwritable logs/, full disk)."""
 
 
 class KillSwitchStatus(msgspec.Struct, kw_only=True):

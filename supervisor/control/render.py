@@ -37,7 +37,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 STATUS_HEADERS = ("BOT", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM", "LAST EXIT")
-EXTRA_HEADERS = {"health": "HEALTH", "bus": "BUS IN/OUT/DROP"}
+EXTRA_HEADERS = {"health": "HEALTH", "bus": "BUS IN/OUT/DROP", "log_lost": "LOG LOST"}
 
 
 def status_table(rows: list[InstanceStatus]) -> str:
@@ -48,11 +48,11 @@ def fleet_table(hosts: list[tuple[str, list[InstanceStatus]]]) -> str:
     """One table for several masters, with a HOST column (the status table when the only host is "")."""
     with_host = any(h for h, _ in hosts)
     every = [r for _, rows in hosts for r in rows]
-    extra = [h for h in ("health", "bus") if any(getattr(r, h) for r in every)]
+    extra = [h for h in EXTRA_HEADERS if any(getattr(r, h) for r in every)]
     cells = [
         [*([host] if with_host else []), r.bot, str(r.instance), r.state, str(r.pid or "-"), duration(r.uptime),
          str(r.restarts), "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), r.last_exit or "-",
-         *(getattr(r, h) or "-" for h in extra)]
+         *(size(r.log_lost) if h == "log_lost" else getattr(r, h) or "-" for h in extra)]
         for host, rows in hosts for r in rows
     ]
     return table([*(["HOST"] if with_host else []), *STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)

@@ -25,6 +25,7 @@ def instance_rows(instances: list[Instance], usage: Usage) -> list[InstanceStatu
         rows.append(InstanceStatus(
             bot=inst.bot, instance=inst.index, state=inst.state.value, pid=pid, uptime=inst.uptime(),
             restarts=inst.restarts, last_exit=inst.last_exit.describe() if inst.last_exit else None, cpu=cpu, rss=rss,
+            log_lost=inst.log.lost_bytes,
         ))
     return rows
 

@@ -7,15 +7,21 @@ between the two streams, and stderr lines carry the prefix `[stderr] `.
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
+import stat
+import time
 from datetime import datetime
 from pathlib import Path
 
 STDERR_TAG = b"[stderr] "
 MAX_LINE = 1 << 20
 """A line longer than this (a bot printing without newlines) is written in pieces, so memory stays bounded."""
+RETRY = 1.0
+"""While a log file cannot be written, how often to try again; also how often to look whether it was deleted."""
+_log = logging.getLogger("supctl")
 
 
 def rotated(path: Path, n: int) -> Path:
@@ -23,22 +29,71 @@ def rotated(path: Path, n: int) -> Path:
 
 
 class RotatingLog:
-    """An append-only file that rolls over to NAME.log.1 .. NAME.log.N past max_bytes."""
+    """An append-only file that rolls over to NAME.log.1 .. NAME.log.N past max_bytes.
 
-    def __init__(self, path: Path, max_bytes: int, backups: int, timestamps: bool = False) -> None:
+    No I/O error ever leaves here: the bot keeps running and its pipes keep being read. While the file
+    cannot be written (logs/ deleted or unwritable, a full disk) its lines are counted in `lost_bytes`;
+    the file is recreated, and writing resumes, as soon as that works again (tried at most every RETRY).
+    A file someone deleted under us is noticed the same way and recreated.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, backups: int, timestamps: bool = False, retry: float = RETRY) -> None:
         self.path = path
+        self.retry = retry
         self.max_bytes = max_bytes
         self.backups = backups
         self.timestamps = timestamps
         self.errors = 0
-        self._file = self._open()
+        self.lost_bytes = 0
+        self._fd: int | None = None
+        self._size = 0
+        self._checked = 0.0
+        self._unchecked = 0
+        """Bytes written since the last look at the file's link count: lost if it turns out to be deleted."""
+        self._failing: str | None = None
+        self._open()
 
-    def _open(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "ab", buffering=0)
-        os.chmod(self.path, 0o600)
-        self._size = f.tell()
-        return f
+    def _open(self) -> None:
+        """Open (creating logs/ and the file if need be) without following a symlink; never raises."""
+        self._checked = time.monotonic()
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = open_append(self.path)
+        except OSError as e:
+            self._failed(e)
+            return
+        self._fd, self._size = fd, os.fstat(fd).st_size
+        if self._failing is not None:
+            self._failing = None
+            _log.warning("%s: writing again; %d bytes of output were lost while it could not be written",
+                         self.path, self.lost_bytes)
+
+    def _failed(self, e: OSError) -> None:
+        self.errors += 1
+        if self._failing is None:  # once per outage, and never recursing when this is the master's own log
+            self._failing = e.strerror or str(e)
+            _log.error("cannot write %s: %s; the bot keeps running, its output is counted as lost until the file "
+                       "can be written again", self.path, self._failing)
+
+    def _usable(self) -> bool:
+        """An open fd to a file that still has a name; otherwise (re)open it, at most every RETRY seconds."""
+        now = time.monotonic()
+        if self._fd is not None:
+            if now - self._checked < self.retry:
+                return True
+            self._checked, unchecked, self._unchecked = now, self._unchecked, 0
+            try:
+                if os.fstat(self._fd).st_nlink > 0:
+                    return True
+            except OSError:
+                pass
+            self.lost_bytes += unchecked
+            self._close()
+            self._failed(FileNotFoundError(f"{self.path} was deleted"))
+        elif now - self._checked < self.retry:
+            return False
+        self._open()
+        return self._fd is not None
 
     def write_lines(self, *parts: bytes | memoryview) -> None:
         """Write whole lines (the parts joined end with a newline) in one writev, without copying them."""
@@ -55,6 +110,9 @@ class RotatingLog:
 
     def _write(self, parts: tuple[bytes | memoryview, ...]) -> None:
         size = sum(len(p) for p in parts)
+        if not self._usable():
+            self.lost_bytes += size
+            return
         if self._size + size > self.max_bytes:
             self._write_across(b"".join(parts))
             return
@@ -82,31 +140,58 @@ class RotatingLog:
                 self.rotate()
 
     def _writev(self, parts: tuple[bytes | memoryview, ...], size: int) -> None:
-        try:
-            done = os.writev(self._file.fileno(), parts)
-            if done < size:
-                self._file.write(b"".join(bytes(p) for p in parts)[done:])
-        except OSError as e:
-            self.errors += 1
-            if self.errors == 1 or self.errors % 1000 == 0:
-                logging.getLogger("supctl").error("cannot write %s: %s (%d writes failed so far; the bot keeps running)",
-                                                  self.path, e.strerror or e, self.errors)
+        if self._fd is None:
+            self.lost_bytes += size
             return
-        self._size += size
+        done = 0
+        try:
+            done = os.writev(self._fd, parts)
+            rest = b"".join(bytes(p) for p in parts)[done:] if done < size else b""
+            while rest:
+                n = os.write(self._fd, rest)
+                done, rest = done + n, rest[n:]
+        except OSError as e:
+            self.lost_bytes += size - done
+            self._failed(e)
+            self._close()
+            self._checked = time.monotonic()
+        self._size += done
+        self._unchecked += done
 
     def rotate(self) -> None:
-        self._file.close()
-        if self.backups > 0:
-            for n in range(self.backups - 1, 0, -1):
-                if rotated(self.path, n).exists():
-                    os.replace(rotated(self.path, n), rotated(self.path, n + 1))
-            os.replace(self.path, rotated(self.path, 1))
-        else:
-            self.path.unlink(missing_ok=True)
-        self._file = self._open()
+        self._close()
+        try:
+            if self.backups > 0:
+                for n in range(self.backups - 1, 0, -1):
+                    if os.path.lexists(rotated(self.path, n)):
+                        os.replace(rotated(self.path, n), rotated(self.path, n + 1))
+                os.replace(self.path, rotated(self.path, 1))
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as e:
+            self._failed(e)
+        self._open()
+
+    def _close(self) -> None:
+        fd, self._fd, self._size = self._fd, None, 0
+        if fd is not None:
+            os.close(fd)
 
     def close(self) -> None:
-        self._file.close()
+        self._close()
+
+
+def open_append(path: Path) -> int:
+    """An owner-only append fd that never follows a symlink planted at `path` (nor chmods through one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 class RotatingLogHandler(logging.Handler):
