@@ -33,8 +33,9 @@ def _components() -> dict[str, Any]:
                                                KillSwitchReply], ref_template=REF)
     for schema in found.values():  # the wire tag does not go over HTTP
         schema.get("properties", {}).pop("op", None)
-        if "required" in schema:
-            schema["required"] = [r for r in schema["required"] if r != "op"] or schema.pop("required")
+        required = [r for r in schema.pop("required", []) if r != "op"]
+        if required:
+            schema["required"] = required
     problem = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
     item = {"type": "object", "required": ["bot", "instance", "state", "reason"],
             "properties": {"bot": {"type": "string"}, "instance": {"type": "integer"}, "state": {"type": "string"},

@@ -8,6 +8,7 @@ import re
 import signal
 import stat
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -142,6 +143,9 @@ def test_metrics_pass_promtool(master) -> None:
     assert re.search(r'^supctl_instance_state\{bot="steady",instance="0",state="RUNNING"\} 1\.0$', text, re.M)
     restarts = re.search(r'^supctl_instance_restarts_total\{bot="crashy",instance="0",reason="exit"\} (\d+)', text, re.M)
     assert restarts and float(restarts.group(1)) >= 2
+    docs = (Path(__file__).parents[2] / "docs" / "http.md").read_text()
+    for family in re.findall(r"^# TYPE (supctl_\w+) \w+$", text, re.M):
+        assert f"`{family}`" in docs, f"{family} is not in docs/http.md"
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
 
