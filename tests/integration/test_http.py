@@ -25,7 +25,7 @@ start_grace = "200ms"
 
 [bots.crashy]
 cmd = {toml_argv(bot("crasher"))}
-start_grace = "200ms"
+start_grace = "5s"
 backoff = {{ initial = "50ms", max = "200ms" }}
 restart_limit = {{ count = 1000 }}
 '''
