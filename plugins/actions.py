@@ -9,13 +9,8 @@ import msgspec
 from supervisor.plugin import Recovery, RecoveryContext
 
 
-class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    pass
-
-
 class Restart(Recovery):
     name = "restart"
-    Options = NoOptions
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
         await ctx.control.restart(failure)
@@ -23,7 +18,6 @@ class Restart(Recovery):
 
 class Stop(Recovery):
     name = "stop"
-    Options = NoOptions
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
         await ctx.control.stop(failure)
@@ -33,7 +27,6 @@ class RestartDependents(Recovery):
     """Restart the bots that depend on this one (their connections to it may be wedged)."""
 
     name = "restart_dependents"
-    Options = NoOptions
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
         await ctx.control.restart_dependents(failure)

@@ -9,7 +9,7 @@ from typing import Literal
 
 import msgspec
 
-from supervisor.plugin import Duration, Recovery, RecoveryContext, RecoveryRef
+from supervisor.plugin import Duration, Recovery, RecoveryContext, RecoveryRef, RecoverySkipped
 
 
 class CircuitBreakerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -24,12 +24,12 @@ class CircuitBreakerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 
 
 class CircuitBreaker(Recovery):
-    """Stop restarting a bot that keeps failing; mark it DEGRADED instead.
+    """Stop restarting a bot that keeps failing; mark it DEGRADED instead, for as long as the circuit is open.
 
-    closed: up to `max` inner recoveries per `window`; one more request opens the circuit.
-    open: do nothing for `cooldown`, then half-open.
-    half-open: try the inner recovery once; another request within `window` of that
-    try re-opens, a later one finds the circuit closed again.
+    closed: up to `max` inner recoveries per `window`; one more request opens the circuit (DEGRADED).
+    open: skip every request for `cooldown`, then half-open. Passing checks do not close it.
+    half-open: the next request tries the inner recovery once (the probe); another request within
+    `window` of that try re-opens. A passing check while half-open closes the circuit and clears DEGRADED.
     """
 
     name = "circuit_breaker"
@@ -49,20 +49,31 @@ class CircuitBreaker(Recovery):
         while self.attempts and now - self.attempts[0] > window:
             self.attempts.popleft()
         if self.state == "half-open" and not self.attempts:
-            self.state = "closed"
+            self._close(ctx, f"no failure within {window:g}s of the half-open try")
         if self.state == "open":
             if now - self.opened_at < self.options.cooldown:
-                ctx.logger.warning("circuit open for %s: not running %s (%s)", ctx.bot, self.options.recover.label, failure)
-                return
+                raise RecoverySkipped("circuit open, recovery skipped")
             self.state = "half-open"
             self.attempts.clear()
+            ctx.logger.warning("circuit half-open for %s: trying %s once", ctx.bot, self.options.recover.label)
         elif len(self.attempts) >= (1 if self.state == "half-open" else self.options.max):
             self.state, self.opened_at = "open", now
             ctx.control.mark_degraded(f"circuit breaker open: {len(self.attempts)} recoveries within "
                                       f"{window:g}s; last failure: {failure}")
-            return
+            raise RecoverySkipped(f"circuit opened after {len(self.attempts)} recoveries within {window:g}s, recovery skipped")
         self.attempts.append(now)
         await self.inner.recover(ctx, failure)
+
+    def check_passed(self, ctx: RecoveryContext) -> None:
+        """The probe worked: a pass while half-open (or once the cooldown is over) closes the circuit."""
+        if self.state == "half-open" or (self.state == "open" and self.clock() - self.opened_at >= self.options.cooldown):
+            self._close(ctx, "the check passes again after the cooldown")
+        self.inner.check_passed(ctx)
+
+    def _close(self, ctx: RecoveryContext, why: str) -> None:
+        self.state = "closed"
+        self.attempts.clear()
+        ctx.control.clear_degraded(f"circuit breaker closed: {why}")
 
     async def close(self) -> None:
         await self.inner.close()
@@ -101,6 +112,10 @@ class Escalate(Recovery):
         ctx.logger.warning("escalation step %d/%d for %s: %s", step + 1, len(self.steps), ctx.bot,
                            self.options.steps[step].label)
         await self.steps[step].recover(ctx, failure)
+
+    def check_passed(self, ctx: RecoveryContext) -> None:
+        for step in self.steps:
+            step.check_passed(ctx)
 
     async def close(self) -> None:
         for step in self.steps:

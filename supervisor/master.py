@@ -33,7 +33,7 @@ from .http.hub import EventHub
 from .health import setup as plugin_setup
 from .health.hooks import HookRunner
 from .health.setup import PluginSetup
-from .health.target import HealthBoard, InstanceControl, InstanceHealth
+from .health.target import HealthBoard, InstanceHealth
 from .jobs.automation import Automations
 from .jobs.tasks import ScheduledTask
 from .output.rotating import STDERR_TAG, LogStream, RotatingLog, RotatingLogHandler
@@ -127,8 +127,10 @@ class Master:
     def _on_transition(self, t: Transition) -> None:
         bot = self.fleet.bots.get(t.bot)
         if bot is not None:
+            inst = bot.instances[t.instance]
+            self.health.on_transition(inst, t)
             bot.update_ready()
-            for event in events_for(t, bot.instances[t.instance]):
+            for event in events_for(t, inst):
                 self._publish(event)
         if self.notifier.enabled:
             self._tell_systemd()
@@ -155,10 +157,10 @@ class Master:
         """Each instance's address of the bus and its own secret: the broker knows who it is by the token alone."""
         return {"SUPCTL_BUS": str(self.bus.path), "SUPCTL_BUS_TOKEN": self.bus.issue_token(bot, index)}
 
-    def _on_health(self, inst: Instance, state: str, reason: str) -> None:
+    def _on_health(self, inst: Instance, state: str, reason: str, warnings: tuple[str, ...]) -> None:
         log.info("%s health %s: %s", inst.name, state, reason)
         self._publish(ProcessEvent(kind="health_changed", bot=inst.bot, instance=inst.index, pid=inst.pid,
-                                   reason=reason, health=state))
+                                   reason=reason, health=state, warnings=warnings))
 
     def _tell_systemd(self) -> None:
         """STATUS= with counts on every transition; READY=1 once every autostart bot is RUNNING or FATAL."""
@@ -260,9 +262,8 @@ class Master:
         specs = self.plugins.health.get(name)
         if specs:
             self.health.add(name, [
-                InstanceHealth(inst, specs, InstanceControl(inst, self.fleet.restart_instance, self.fleet.stop_instance,
-                                                            self.fleet.restart_dependents, log),
-                               log, lambda: self.bus, self._on_health)
+                InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
+                               self.fleet.stop_instance, self.fleet.restart_dependents)
                 for inst in bot.instances])
         self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone,
                                  self.fleet.restart_bot)

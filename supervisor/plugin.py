@@ -1,8 +1,9 @@
 """The public plugin API: the only supctl module a health check, recovery or event hook imports.
 
-Plugins get a frozen view of one bot instance and, for recoveries, a narrow
-control handle -- never the master -- so a plugin cannot reach into state it
-does not own (circus hooks could, and that is how they broke).
+Plugins get a frozen view of one bot instance (plain values, never a live
+psutil.Process) and, for recoveries, a narrow control handle -- never the master --
+so a plugin cannot reach into state it does not own (circus hooks could, and that
+is how they broke).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
-import psutil
 
 from .core.backoff import backoff_delay
 from .core.units import parse_duration, parse_size
 
 __all__ = [
-    "BotControl", "BusView", "CheckContext", "Duration", "EventHook", "EventKind", "HealthCheck",
-    "ProcessEvent", "Recovery", "RecoveryContext", "RecoveryRef", "Result", "Size", "backoff_delay",
+    "BotControl", "BusView", "CheckContext", "Duration", "EventHook", "EventKind", "HealthCheck", "NoOptions",
+    "ProcessEvent", "ProcessInfo", "Recovery", "RecoveryContext", "RecoveryRef", "RecoverySkipped", "Result", "Size",
+    "backoff_delay",
 ]
 
 
@@ -69,6 +70,20 @@ class BotControl(Protocol):
     def signal(self, signum: int) -> None: ...
     async def restart_dependents(self, reason: str) -> None: ...
     def mark_degraded(self, reason: str) -> None: ...
+    def clear_degraded(self, reason: str) -> None: ...
+
+
+class ProcessInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One process of an instance's tree, as read just before the plugin call."""
+
+    pid: int
+    ppid: int
+    name: str
+    rss: int
+    """Resident memory in bytes."""
+    cpu_user: float
+    cpu_system: float
+    """CPU seconds consumed so far."""
 
 
 def _no_lines(n: int) -> list[str]:
@@ -81,9 +96,10 @@ class CheckContext(msgspec.Struct, frozen=True, kw_only=True):
     bot: str
     instance: int
     pid: int | None
-    process: psutil.Process | None
     state: str
     logger: logging.Logger
+    processes: tuple[ProcessInfo, ...] = ()
+    """The instance's process first, then its descendants; empty when no process runs."""
     bus: BusView | None = None
     lines: Callable[[int], list[str]] = _no_lines
 
@@ -91,22 +107,17 @@ class CheckContext(msgspec.Struct, frozen=True, kw_only=True):
         """The instance's last n output lines (stdout and stderr interleaved), oldest first."""
         return self.lines(n)
 
-    def tree(self) -> list[psutil.Process]:
+    def tree(self) -> tuple[ProcessInfo, ...]:
         """The instance's process and all its descendants: a bot's real footprint includes its workers."""
-        if self.process is None:
-            return []
-        try:
-            return [self.process, *self.process.children(recursive=True)]
-        except psutil.Error:
-            return []
+        return self.processes
 
     def tree_rss(self) -> int:
         """Resident memory of the whole tree in bytes (pm2's max_memory_restart counts only the parent)."""
-        return sum(_safe(lambda p: p.memory_info().rss, p, 0) for p in self.tree())
+        return sum(p.rss for p in self.processes)
 
     def tree_cpu_seconds(self) -> float:
-        """User+system CPU seconds consumed so far by the live processes of the tree."""
-        return sum(_safe(lambda p: sum(p.cpu_times()[:2]), p, 0.0) for p in self.tree())
+        """User+system CPU seconds consumed so far by the processes of the tree."""
+        return sum(p.cpu_user + p.cpu_system for p in self.processes)
 
 
 class RecoveryContext(CheckContext, frozen=True, kw_only=True):
@@ -115,19 +126,23 @@ class RecoveryContext(CheckContext, frozen=True, kw_only=True):
     control: BotControl
 
 
-def _safe(get: Callable[[psutil.Process], Any], proc: psutil.Process, default: Any) -> Any:
-    """Processes vanish between listing and reading; a vanished one counts as nothing."""
-    try:
-        return get(proc)
-    except psutil.Error:
-        return default
+class RecoverySkipped(Exception):
+    """Raised by a recovery that decided to do nothing (a circuit breaker that is open).
+
+    `supctl health` then shows the message (e.g. "circuit open, recovery skipped") instead of "recovered".
+    """
+
+
+class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The options of a plugin that takes none: any key in its table is an error."""
 
 
 class _Plugin:
     """Shared shape: a name, an Options Struct checked at load time, and an optional thread mode."""
 
     name: ClassVar[str]
-    Options: ClassVar[type[msgspec.Struct]]
+    Options: ClassVar[type[msgspec.Struct]] = NoOptions
+    """Omit it for a plugin without options."""
     blocking: ClassVar[bool] = False
     """True: the plugin's method is a plain `def` that may block; it runs in its own thread."""
 
@@ -151,6 +166,9 @@ class Recovery(_Plugin):
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
         raise NotImplementedError
 
+    def check_passed(self, ctx: RecoveryContext) -> None:
+        """Told each time the check this recovery serves passes (a policy may close a circuit); must not block."""
+
 
 EventKind = Literal["started", "exited", "backoff", "fatal", "stopped", "health_changed"]
 
@@ -166,6 +184,9 @@ class ProcessEvent(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
     exit_code: int | None = None
     health: str | None = None
+    """For health_changed: healthy, unhealthy, starting, unknown or degraded."""
+    warnings: tuple[str, ...] = ()
+    """For health_changed: the failing checks with severity = "warn" ("disk: 1GB free < min 5GB")."""
 
 
 class EventHook(_Plugin):

@@ -189,6 +189,8 @@ class HealthEntry(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     time: float
     duration: float
+    skipped: bool = False
+    """A recovery that chose to do nothing (circuit open)."""
 
 
 class HealthRow(msgspec.Struct, kw_only=True):

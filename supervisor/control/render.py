@@ -90,6 +90,10 @@ def health_report(rows: list[HealthRow], last: int = 10) -> str:
         out.append(f"{r.bot}:{r.instance}  {r.summary}")
         for e in r.records[-last:]:
             stamp = time.strftime("%H:%M:%S", time.localtime(e.time))
-            verdict = ("ok" if e.ok else "FAIL") if e.kind == "check" else ("recovered" if e.ok else "recovery failed")
-            out.append(f"  {stamp}  {e.kind:8} {e.name:14} {verdict:15} {e.duration * 1000:6.0f}ms  {e.reason}")
+            if e.kind == "check":
+                verdict = "ok" if e.ok else "FAIL"
+            else:
+                verdict = "skipped" if e.skipped else "recovered" if e.ok else "recovery failed"
+            took = "-" if e.skipped else f"{e.duration * 1000:.0f}ms"
+            out.append(f"  {stamp}  {e.kind:8} {e.name:14} {verdict:15} {took:>8}  {e.reason}")
     return "\n".join(out)

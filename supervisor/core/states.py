@@ -22,7 +22,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING, S.EXITED, S.FATAL}),
     S.RUNNING: frozenset({S.BACKOFF, S.STOPPING, S.EXITED, S.FATAL}),
     S.BACKOFF: frozenset({S.STARTING, S.STOPPED, S.FATAL}),
-    S.STOPPING: frozenset({S.STOPPED}),
+    S.STOPPING: frozenset({S.STOPPED, S.BACKOFF, S.FATAL}),
+    # STOPPING -> BACKOFF/FATAL: a health restart ends the process like a crash and spends the budget.
     S.EXITED: frozenset({S.STARTING}),
     S.FATAL: frozenset({S.STARTING}),
 }

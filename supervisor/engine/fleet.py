@@ -46,18 +46,15 @@ class Fleet:
     def instances(self) -> list[Instance]:
         return [i for b in self.bots.values() for i in b.instances]
 
-    async def restart_instance(self, inst: Instance, reason: str) -> None:
-        """A recovery's restart: dropped if the instance was stopped meanwhile (a stop wins over a recovery)."""
-        self._log.info("%s: restarting (%s)", inst.name, reason)
-        await inst.restart(reason, if_supervised=True)
-        await self._settle([inst], [])
-
     async def stop_instance(self, inst: Instance, reason: str) -> None:
         await inst.stop(reason)
 
     async def restart_dependents(self, name: str, reason: str) -> None:
-        for dependent in [n for n, b in self.bots.items() if name in b.config.depends_on]:
-            await self.restart_bot(dependent, reason)
+        """A health restart of each dependent's instances: counted and inside their restart budgets."""
+        dependents = [i for b in self.bots.values() if name in b.config.depends_on for i in b.instances]
+        for inst in dependents:
+            self._log.info("%s: restarting (%s)", inst.name, reason)
+        await asyncio.gather(*(inst.recycle(reason) for inst in dependents))
 
     async def restart_bot(self, name: str, reason: str) -> None:
         self._log.info("%s: restarting (%s)", name, reason)

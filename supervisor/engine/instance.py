@@ -76,7 +76,8 @@ class Instance:
         self.started_at: float | None = None
         self.restarts = 0
         self.last_exit: ExitInfo | None = None
-        self.degraded: str | None = None
+        self.on_spawn: Callable[[], None] | None = None
+        """Told right after each spawn (the health checks of this instance start on it)."""
         self._on_transition = on_transition
         self._logger = logger
         self._rng = rng or _JITTER
@@ -91,6 +92,7 @@ class Instance:
         self._epoch = 0
         """Bumped by every stop: a start or restart asked for before it is refused when its turn comes."""
         self._retired = False
+        self._recycling: str | None = None
         self._settled = Flag()
         self._spawned = Flag()
 
@@ -125,15 +127,11 @@ class Instance:
         self._retired = self._retired or retire
         await asyncio.shield(self._enqueue(lambda: self._stop(reason), "stop"))
 
-    async def restart(self, reason: str = "restart requested", if_supervised: bool = False) -> None:
-        """Stop, then start, as one verb so nothing can slip between. `if_supervised` (a recovery): only an instance
-        still supervised when its turn comes, so a recovery never starts what a person or the master stopped."""
+    async def restart(self, reason: str = "restart requested") -> None:
+        """Stop, then start, as one verb so nothing can slip between (a recovery's restart is `recycle`)."""
         epoch = self._epoch
 
         async def restart() -> None:
-            if if_supervised and not self._supervised():
-                self._logger.info("%s: restart (%s) dropped: the instance is %s", self.name, reason, self.state.value)
-                return
             await self._stop(reason)
             await self._start(reason, epoch)
 
@@ -172,6 +170,9 @@ class Instance:
             self._logger.info("%s: not started (%s): %s", self.name, reason, held)
             return
         self._stop_requested = False
+        if self._budget.used:
+            self._logger.info("%s: restart budget reset (%d of %d used): %s", self.name, self._budget.used,
+                              self._budget.count, reason)
         self._budget.reset()
         self._settled.clear()
         self._task = asyncio.get_running_loop().create_task(self._supervise(reason), name=f"supervise {self.name}")
@@ -183,10 +184,13 @@ class Instance:
             exit_info, was_running = await self._run_once()
             if self._stop_requested:
                 return
+            recycled, self._recycling = self._recycling, None
+            if recycled is not None:
+                exit_info = msgspec.structs.replace(exit_info, reason=recycled)
             self.last_exit = exit_info
             if was_running and exit_info.uptime >= self.timing.backoff_max:
                 attempt = 0
-            if not self._should_restart(exit_info, was_running):
+            if recycled is None and not self._should_restart(exit_info, was_running):
                 self._set(State.EXITED, f"exited with {exit_info.describe()}; restart = {self.config.restart}")
                 return
             if not self._budget.spend(time.monotonic()):
@@ -226,6 +230,8 @@ class Instance:
         finally:
             self._spawned.set()
         self.started_at = time.time()
+        if self.on_spawn is not None:
+            self.on_spawn()
         was_running = False
         try:
             code = await asyncio.wait_for(asyncio.shield(self._child.exited), self.timing.start_grace)
@@ -246,6 +252,23 @@ class Instance:
             kill_group(self.pid, signal.SIGKILL)
             if self._guard:
                 self._guard(self.pid, False)
+
+    async def recycle(self, reason: str) -> bool:
+        """A health restart: end this process (stop_signal, then SIGKILL) and restart it as after a crash.
+
+        It counts in `restarts` and spends the restart budget, so a bot that keeps failing its checks
+        ends FATAL with `reason`. False when there is no process to end (not spawned yet, stopping, gone).
+        It starts nothing itself: the supervise loop restarts after the exit unless a stop, shutdown or
+        removal came meanwhile (a stop wins over a recovery), and asks the kill switch first.
+        """
+        child = self._child
+        if self.state not in (State.STARTING, State.RUNNING) or not self._spawned.is_set() or child is None \
+                or child.exited.done() or self._stop_requested:
+            return False
+        self._recycling = reason
+        self._set(State.STOPPING, reason)
+        await self._terminate_group(child)
+        return True
 
     async def _stop(self, reason: str) -> None:
         self._stop_requested = True

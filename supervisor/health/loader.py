@@ -32,7 +32,9 @@ GROUP = "supctl.plugins"
 Kind = Literal["check", "recovery", "hook"]
 BASES: dict[Kind, type] = {"check": HealthCheck, "recovery": Recovery, "hook": EventHook}
 METHODS: dict[Kind, str] = {"check": "check", "recovery": "recover", "hook": "on_event"}
-HEALTH_KEYS = ("check", "every", "timeout", "failures", "recover", "recover_timeout")
+HEALTH_KEYS = ("check", "every", "timeout", "failures", "recover", "recover_timeout", "start_period", "initial_delay",
+               "severity")
+SEVERITIES = ("error", "warn")
 HOOK_KEYS = ("hook", "events", "timeout")
 EVENT_KINDS: tuple[str, ...] = typing.get_args(EventKind)
 
@@ -201,6 +203,13 @@ def _health_spec(file: str, bot: str, index: int, table: Any, registry: Registry
     failures = common.get("failures", 3)
     if not isinstance(failures, int) or isinstance(failures, bool) or failures < 1:
         raise ConfigError(file, f"{key}.failures", f"expected a whole number >= 1, found {failures!r}")
+    start_period = _duration(file, f"{key}.start_period", common.get("start_period", "0s"), zero=True)
+    initial_delay = _duration(file, f"{key}.initial_delay", common.get("initial_delay", "0s"), zero=True)
+    severity = common.get("severity", "error")
+    if severity not in SEVERITIES:
+        raise ConfigError(file, f"{key}.severity", f"expected \"error\" or \"warn\", found {severity!r}")
+    if severity == "warn" and "recover" in common:
+        raise ConfigError(file, f"{key}.recover", "a check with severity = \"warn\" only reports; it never recovers")
     make_check = _factory(file, key, cls, options, registry, HEALTH_KEYS)
     recover = None
     if "recover" in common:
@@ -209,8 +218,9 @@ def _health_spec(file: str, bot: str, index: int, table: Any, registry: Registry
             create=build_recovery(file, f"{key}.recover", common["recover"], registry),
             timeout=_duration(file, f"{key}.recover_timeout", common.get("recover_timeout", "60s")),
         )
-    return HealthSpec(index=index, key=key, check=name, create=make_check, every=every,
-                      timeout=timeout, failures=failures, recover=recover)
+    return HealthSpec(index=index, key=key, check=name, create=make_check, every=every, timeout=timeout,
+                      failures=failures, recover=recover, start_period=start_period, initial_delay=initial_delay,
+                      severity=severity)
 
 
 def parse_hooks(file: str, raw: list[dict[str, Any]], registry: Registry, key: str = "supervisor.hooks") -> list[HookSpec]:
@@ -280,13 +290,14 @@ def _label(raw: Any) -> str:
     return str(raw.get("name") if isinstance(raw, dict) else raw)
 
 
-def _duration(file: str, key: str, value: Any) -> float:
+def _duration(file: str, key: str, value: Any, zero: bool = False) -> float:
     try:
         seconds = float(Duration(value)) if isinstance(value, str) else None
     except ValueError as e:
         raise ConfigError(file, key, str(e)) from e
-    if seconds is None or seconds <= 0:
-        raise ConfigError(file, key, f"expected a positive duration like '10s', found {value!r}")
+    if seconds is None or seconds < 0 or (seconds == 0 and not zero):
+        want = "a duration like '30s' (or '0s')" if zero else "a positive duration like '10s'"
+        raise ConfigError(file, key, f"expected {want}, found {value!r}")
     return seconds
 
 

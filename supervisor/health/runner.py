@@ -1,7 +1,9 @@
-"""Per-instance health runner: schedules checks, counts failure streaks, fires recoveries.
+"""Per-instance health runner: checks one process at a time, counts failure streaks, fires recoveries.
 
-One runner per bot instance. Every plugin call is bounded by its timeout and run
-in a thread if it blocks, so a plugin can fail, hang or raise and the loop goes on.
+One runner per bot instance. Health belongs to one process: `begin()` on every spawn forgets the
+previous process's results and checks the new one at once (or after `initial_delay`); `halt()`
+when it stops or exits. Every plugin call is bounded by its timeout and run in a thread if it
+blocks, so a plugin can fail, hang or raise and the loop goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..plugin import (
     HealthCheck,
     Recovery,
     RecoveryContext,
+    RecoverySkipped,
     Result,
 )
 from .contain import Guarded, describe
@@ -29,7 +32,8 @@ from .specs import HealthSpec
 
 log = logging.getLogger("supctl.health")
 
-HealthState = Literal["healthy", "unhealthy", "unknown"]
+HealthState = Literal["healthy", "unhealthy", "starting", "unknown"]
+CheckState = Literal["healthy", "unhealthy", "starting", "warning", "unknown"]
 CHECKED_STATES = frozenset({State.STARTING.value, State.RUNNING.value})
 """Only a live process is checked; in other states results are unknown, not failures."""
 
@@ -37,14 +41,18 @@ CHECKED_STATES = frozenset({State.STARTING.value, State.RUNNING.value})
 class InstanceTarget(Protocol):
     """What the master gives a runner for one instance."""
 
-    def context(self) -> CheckContext:
-        """A fresh snapshot (pid, state, psutil.Process, lines, bus) for the next plugin call."""
+    async def context(self) -> CheckContext:
+        """A fresh snapshot (pid, state, process tree, lines, bus) for the next plugin call."""
         ...
 
     def control(self) -> BotControl: ...
 
     def on_result(self, index: int, result: Result, when: float) -> None:
-        """Told after each check of spec `index` (wall-clock `when`); read runner.status() for the aggregate."""
+        """Told after each check of spec `index` (wall-clock `when`)."""
+        ...
+
+    def on_status(self, status: HealthStatus) -> None:
+        """Told whenever the aggregate state or the set of warnings changes (a new process, a result)."""
         ...
 
 
@@ -52,30 +60,60 @@ class CheckStatus(msgspec.Struct, frozen=True, kw_only=True):
     index: int
     check: str
     key: str
-    state: HealthState
+    state: CheckState
     reason: str
     streak: int
-    """Consecutive failures so far in the current streak."""
+    """Consecutive failures so far in the current streak (failures inside start_period do not count)."""
     last: float | None
+    severity: Literal["error", "warn"] = "error"
 
 
 class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
     state: HealthState
     reason: str
     checks: list[CheckStatus]
+    warnings: list[str] = []
+    """Failing checks with severity = "warn", as "check: reason"; they never make the state unhealthy."""
 
 
 class _Slot:
-    """Mutable per-check state owned by the runner."""
+    """Mutable per-check state owned by the runner; reset for every new process."""
 
     def __init__(self, spec: HealthSpec) -> None:
         self.spec = spec
         self.plugin: HealthCheck = spec.create()
         self.call = Guarded(self.plugin.check, type(self.plugin).blocking)
         self.recovery: Recovery | None = spec.recover.create() if spec.recover else None
+        self.reset()
+
+    def reset(self) -> None:
         self.result: Result | None = None
         self.when: float | None = None
         self.streak = 0
+        self.passed = False
+        """This process passed this check once: its start period is over."""
+        self.counted = False
+        """The last failure counted (it came after the start period)."""
+
+    def state(self, armed: bool) -> CheckState:
+        if not armed:
+            return "unknown"
+        if self.result is None:
+            return "starting"
+        if self.result.healthy:
+            return "healthy"
+        if self.spec.severity == "warn":
+            return "warning"
+        return "unhealthy" if self.counted else "starting"
+
+    def reason(self, armed: bool) -> str:
+        if not armed:
+            return "no process to check"
+        if self.result is None:
+            return "waiting for the first check"
+        if not self.result.healthy and not self.counted and self.spec.severity == "error":
+            return f"{self.result.reason} (in start_period {self.spec.start_period:g}s)"
+        return self.result.reason
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,10 +126,12 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     time: float
     duration: float
+    skipped: bool = False
+    """A recovery that chose to do nothing (circuit open)."""
 
 
 class HealthRunner:
-    """Runs one instance's checks, each on its own `every`, and fires recoveries on failure streaks."""
+    """Runs one instance's checks against its current process, each on its own `every`."""
 
     def __init__(self, specs: Sequence[HealthSpec], target: InstanceTarget, *, history: int = 50,
                  clock: Callable[[], float] = time.time) -> None:
@@ -103,14 +143,43 @@ class HealthRunner:
         self._recovering: asyncio.Task[None] | None = None
         self._healthy = asyncio.Event()
         self._stopped = False
+        self._armed = False
+        self._spawned_at = 0.0
+        self._generation = 0
+        self._told: tuple[str, tuple[str, ...]] | None = None
         if not self._slots:
             self._healthy.set()
 
-    def start(self) -> None:
-        """Begin checking: each check runs at once, then every `every` seconds."""
-        if self._tasks or self._stopped:
+    def begin(self) -> None:
+        """A new process runs: forget the previous one's results; the first check runs after `initial_delay`."""
+        if self._stopped:
             return
-        self._tasks = [asyncio.create_task(self._loop(slot), name=f"health:{slot.spec.key}") for slot in self._slots]
+        self._cancel()
+        self._armed = True
+        self._spawned_at = asyncio.get_running_loop().time()
+        self._tasks = [asyncio.create_task(self._loop(slot, self._generation), name=f"health:{slot.spec.key}")
+                       for slot in self._slots]
+        self._update()
+
+    def halt(self) -> None:
+        """The process stopped or exited: its results go with it; unknown until the next `begin()`."""
+        self._cancel()
+        self._armed = False
+        self._update()
+
+    def _cancel(self) -> None:
+        """Drop the loops and every result; a check still in flight belongs to an old generation and is discarded."""
+        self._generation += 1
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        for slot in self._slots:
+            slot.reset()
+
+    def start(self) -> None:
+        """Begin checking the target's current process (tests and plugin authors; the master calls begin() per spawn)."""
+        if not self._tasks:
+            self.begin()
 
     async def stop(self) -> None:
         """Stop checking and close check plugins.
@@ -130,7 +199,7 @@ class HealthRunner:
             await self._close_recoveries()
 
     async def wait_healthy(self, timeout: float) -> bool:
-        """True once every check's latest result is healthy (at once if there are no checks)."""
+        """True once every check passes for the current process (at once if there are no checks)."""
         if self._healthy.is_set():
             return True
         try:
@@ -140,40 +209,45 @@ class HealthRunner:
         return True
 
     def status(self) -> HealthStatus:
-        checks = [CheckStatus(index=s.spec.index, check=s.spec.check, key=s.spec.key, state=_state(s.result),
-                              reason=s.result.reason if s.result else "no result yet", streak=s.streak, last=s.when)
+        armed = self._armed
+        checks = [CheckStatus(index=s.spec.index, check=s.spec.check, key=s.spec.key, state=s.state(armed),
+                              reason=s.reason(armed), streak=s.streak, last=s.when, severity=s.spec.severity)
                   for s in self._slots]
+        warnings = [f"{c.check}: {c.reason}" for c in checks if c.state == "warning"]
         failing = [f"{c.check}: {c.reason}" for c in checks if c.state == "unhealthy"]
         if failing:
-            return HealthStatus(state="unhealthy", reason="; ".join(failing), checks=checks)
-        waiting = [c.check for c in checks if c.state == "unknown"]
-        if waiting:
-            return HealthStatus(state="unknown", reason=f"waiting for {', '.join(waiting)}", checks=checks)
+            return HealthStatus(state="unhealthy", reason="; ".join(failing), checks=checks, warnings=warnings)
+        if checks and not armed:
+            return HealthStatus(state="unknown", reason="no process to check", checks=checks)
+        starting = [f"{c.check}: {c.reason}" for c in checks if c.state == "starting"]
+        if starting:
+            return HealthStatus(state="starting", reason="; ".join(starting), checks=checks, warnings=warnings)
+        if warnings:
+            return HealthStatus(state="healthy", reason="warn: " + "; ".join(warnings), checks=checks, warnings=warnings)
         return HealthStatus(state="healthy", reason="all checks pass" if checks else "no checks", checks=checks)
 
     def history(self) -> list[Record]:
         """The last results and recoveries, oldest first."""
         return list(self._history)
 
-    async def _loop(self, slot: _Slot) -> None:
+    async def _loop(self, slot: _Slot, generation: int) -> None:
         loop = asyncio.get_running_loop()
-        due = loop.time()
+        due = self._spawned_at + slot.spec.initial_delay
         while True:
+            now = loop.time()
+            if due > now:
+                await asyncio.sleep(due - now)
             try:
-                await self._round(slot)
+                await self._round(slot, generation)
             except Exception:  # noqa: BLE001 -- a bug in the target must not end the checking
                 log.exception("health round for %s failed", slot.spec.key)
             due += slot.spec.every
-            now = loop.time()
-            if due <= now:  # a slow round: skip the missed ticks rather than burst
-                due = now + slot.spec.every
-            await asyncio.sleep(due - now)
+            if due <= loop.time():  # a slow round: skip the missed ticks rather than burst
+                due = loop.time() + slot.spec.every
 
-    async def _round(self, slot: _Slot) -> None:
-        ctx = self._target.context()
-        if ctx.pid is None or ctx.state not in CHECKED_STATES:
-            slot.result, slot.when, slot.streak = None, None, 0
-            self._update()
+    async def _round(self, slot: _Slot, generation: int) -> None:
+        ctx = await self._target.context()
+        if generation != self._generation or ctx.pid is None or ctx.state not in CHECKED_STATES:
             return
         spec = slot.spec
         started = time.monotonic()
@@ -184,19 +258,41 @@ class HealthRunner:
         except Exception as e:  # noqa: BLE001 -- a raising plugin is an unhealthy result, not a crash
             result = Result.fail(describe(e))
             ctx.logger.warning("health check %s (%s) failed: %s", spec.check, spec.key, result.reason)
+        if generation != self._generation:  # the process changed while the check ran: not its result
+            return
         when = self._clock()
+        self._score(slot, result)
         slot.result, slot.when = result, when
-        slot.streak = 0 if result.healthy else slot.streak + 1
         self._history.append(Record(kind="check", index=spec.index, name=spec.check, ok=result.healthy,
-                                          reason=result.reason, time=when, duration=time.monotonic() - started))
+                                    reason=result.reason, time=when, duration=time.monotonic() - started))
         self._update()
         try:
             self._target.on_result(spec.index, result, when)
         except Exception:  # noqa: BLE001
             log.exception("on_result for %s failed", spec.key)
-        if slot.streak >= spec.failures:
+        if result.healthy:
+            self._passed(slot, ctx)
+        elif slot.streak >= spec.failures and spec.severity == "error":
             slot.streak = 0
-            self._trigger(slot, ctx, f"{spec.check} check failed {spec.failures} times in a row: {result.reason}")
+            self._trigger(slot, ctx, f"{spec.check}: {result.reason}")
+
+    def _score(self, slot: _Slot, result: Result) -> None:
+        """Docker's start period: until the first pass, failures within start_period do not count."""
+        if result.healthy:
+            slot.passed, slot.streak, slot.counted = True, 0, False
+            return
+        in_start = not slot.passed and asyncio.get_running_loop().time() - self._spawned_at < slot.spec.start_period
+        slot.counted = not in_start
+        if slot.counted:
+            slot.streak += 1
+
+    def _passed(self, slot: _Slot, ctx: CheckContext) -> None:
+        if slot.recovery is None:
+            return
+        try:
+            slot.recovery.check_passed(RecoveryContext(**msgspec.structs.asdict(ctx), control=self._target.control()))
+        except Exception:  # noqa: BLE001 -- a broken policy must not end the checking
+            log.exception("check_passed of %s failed", slot.spec.recover.label if slot.spec.recover else "?")
 
     def _trigger(self, slot: _Slot, ctx: CheckContext, failure: str) -> None:
         if slot.recovery is None:
@@ -213,14 +309,17 @@ class HealthRunner:
         assert spec is not None
         ctx.logger.warning("recovering %s:%d with %s: %s", ctx.bot, ctx.instance, spec.label, failure)
         started = time.monotonic()
-        ok, reason = True, failure
+        ok, skipped, reason = True, False, failure
         try:
             await Guarded(recovery.recover, False)(ctx, failure, timeout=spec.timeout)
+        except RecoverySkipped as e:
+            skipped, reason = True, f"{e} ({failure})"
+            ctx.logger.info("%s:%d: %s skipped: %s", ctx.bot, ctx.instance, spec.label, reason)
         except Exception as e:  # noqa: BLE001 -- reported in history and the log
             ok, reason = False, f"{describe(e)} (while handling: {failure})"
             ctx.logger.error("recovery %s for %s:%d failed: %s", spec.label, ctx.bot, ctx.instance, describe(e))
-        self._history.append(Record(kind="recovery", index=slot.spec.index, name=spec.label, ok=ok,
-                                          reason=reason, time=self._clock(), duration=time.monotonic() - started))
+        self._history.append(Record(kind="recovery", index=slot.spec.index, name=spec.label, ok=ok, skipped=skipped,
+                                    reason=reason, time=self._clock(), duration=time.monotonic() - started))
         if self._stopped:
             await self._close_recoveries()
 
@@ -230,16 +329,18 @@ class HealthRunner:
                 await _close(slot.recovery)
 
     def _update(self) -> None:
-        if self.status().state == "healthy":
+        status = self.status()
+        if status.state == "healthy":
             self._healthy.set()
         else:
             self._healthy.clear()
-
-
-def _state(result: Result | None) -> HealthState:
-    if result is None:
-        return "unknown"
-    return "healthy" if result.healthy else "unhealthy"
+        told = (status.state, tuple(c.key for c in status.checks if c.state == "warning"))
+        if told != self._told and not self._stopped:
+            self._told = told
+            try:
+                self._target.on_status(status)
+            except Exception:  # noqa: BLE001
+                log.exception("on_status failed")
 
 
 async def _close(plugin: HealthCheck | Recovery) -> None:

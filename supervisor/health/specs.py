@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import msgspec
 
-from ..plugin import EventHook, HealthCheck, Recovery, RecoveryContext
+from ..plugin import EventHook, HealthCheck, Recovery, RecoveryContext, RecoverySkipped
 from .contain import in_thread
 
 
@@ -29,6 +30,12 @@ class HealthSpec(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float
     failures: int
     recover: RecoverySpec | None = None
+    start_period: float = 0.0
+    """Docker's HEALTHCHECK --start-period: failures this soon after spawn do not count; the first pass ends it."""
+    initial_delay: float = 0.0
+    """The first check runs this long after spawn (at once by default), then every `every`."""
+    severity: Literal["error", "warn"] = "error"
+    """warn: a failure is reported, never recovered, and leaves the bot healthy."""
 
 
 class HookSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,7 +54,6 @@ class InOrder(Recovery):
     """
 
     name = "in_order"
-    Options = msgspec.Struct
 
     def __init__(self, parts: list[Recovery]) -> None:
         super().__init__(None)
@@ -55,13 +61,22 @@ class InOrder(Recovery):
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
         errors: list[str] = []
+        skipped: list[str] = []
         for part in self.parts:
             try:
                 await part.recover(ctx, failure)
+            except RecoverySkipped as e:
+                skipped.append(str(e))
             except Exception as e:  # noqa: BLE001 -- collected and re-raised below
                 errors.append(f"{part.name}: {type(e).__name__}: {e}")
         if errors:
             raise RuntimeError("; ".join(errors))
+        if len(skipped) == len(self.parts):
+            raise RecoverySkipped("; ".join(skipped))
+
+    def check_passed(self, ctx: RecoveryContext) -> None:
+        for part in self.parts:
+            part.check_passed(ctx)
 
     async def close(self) -> None:
         for part in self.parts:
@@ -72,7 +87,6 @@ class Threaded(Recovery):
     """A blocking recovery made awaitable, so composite recoveries can await any step alike."""
 
     name = "threaded"
-    Options = msgspec.Struct
 
     def __init__(self, inner: Recovery) -> None:
         super().__init__(None)
@@ -81,6 +95,9 @@ class Threaded(Recovery):
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
         await in_thread(self.inner.recover, ctx, failure)
+
+    def check_passed(self, ctx: RecoveryContext) -> None:
+        self.inner.check_passed(ctx)
 
     async def close(self) -> None:
         await self.inner.close()

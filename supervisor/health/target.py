@@ -6,85 +6,113 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import psutil
-
-from ..engine.instance import Instance
+from ..core.states import State
+from ..engine.instance import Instance, Transition
 from ..output.rotating import tail_lines
 from ..plugin import BotControl, BusView, CheckContext, Result
-from .runner import HealthRunner
+from .runner import HealthRunner, HealthStatus
 from .specs import HealthSpec
+from .tree import ProcessTree
 
-
-class InstanceControl:
-    """BotControl for one instance: every action goes through the master's own entry points."""
-
-    def __init__(self, inst: Instance, restart: Callable[[Instance, str], Awaitable[None]],
-                 stop: Callable[[Instance, str], Awaitable[None]],
-                 restart_dependents: Callable[[str, str], Awaitable[None]], logger: logging.Logger) -> None:
-        self._inst = inst
-        self._restart = restart
-        self._stop = stop
-        self._restart_dependents = restart_dependents
-        self._logger = logger
-
-    async def restart(self, reason: str) -> None:
-        await self._restart(self._inst, reason)
-
-    async def stop(self, reason: str) -> None:
-        await self._stop(self._inst, reason)
-
-    def signal(self, signum: int) -> None:
-        self._inst.send_signal(signum)
-
-    async def restart_dependents(self, reason: str) -> None:
-        await self._restart_dependents(self._inst.bot, reason)
-
-    def mark_degraded(self, reason: str) -> None:
-        self._inst.degraded = reason
-        self._logger.warning("%s marked DEGRADED: %s", self._inst.name, reason)
+HealthChange = Callable[[Instance, str, str, tuple[str, ...]], None]
+"""Told (instance, state, reason, warnings) when an instance's health changes; the master publishes it."""
 
 
 class InstanceHealth:
-    """The InstanceTarget of health.py for one instance, and the runner that checks it."""
+    """The InstanceTarget of one instance, the runner that checks it, and whether a policy marked it DEGRADED."""
 
-    def __init__(self, inst: Instance, specs: list[HealthSpec], control: BotControl, logger: logging.Logger,
-                 bus: Callable[[], BusView | None], on_change: Callable[[Instance, str, str], None]) -> None:
+    def __init__(self, inst: Instance, specs: list[HealthSpec], logger: logging.Logger, tree: ProcessTree,
+                 bus: Callable[[], BusView | None], on_change: HealthChange,
+                 stop: Callable[[Instance, str], Awaitable[None]],
+                 restart_dependents: Callable[[str, str], Awaitable[None]]) -> None:
         self.inst = inst
-        self._control = control
+        self.degraded: str | None = None
+        """Set by a recovery (circuit breaker open) and cleared only by one (circuit closed), never by a passing check."""
+        self._control = InstanceControl(self, stop, restart_dependents)
         self._logger = logger.getChild(f"health.{inst.bot}")
+        self._tree = tree
         self._bus = bus
         self._on_change = on_change
-        self._proc: psutil.Process | None = None
-        self._state = "unknown"
+        self._told: tuple[str, str, tuple[str, ...]] | None = None
         self.runner = HealthRunner(specs, self)
+        inst.on_spawn = self.runner.begin
 
-    def _process(self) -> psutil.Process | None:
-        pid = self.inst.pid
-        if pid is None:
-            return None
-        if self._proc is None or self._proc.pid != pid:
-            try:
-                self._proc = psutil.Process(pid)
-            except psutil.Error:
-                return None
-        return self._proc
+    def on_transition(self, t: Transition) -> None:
+        """A process that is stopping or gone has no health; the next one starts from nothing on spawn."""
+        if t.new not in (State.STARTING.value, State.RUNNING.value):
+            self.runner.halt()
 
-    def context(self) -> CheckContext:
-        log_path = self.inst.log.path
-        return CheckContext(bot=self.inst.bot, instance=self.inst.index, pid=self.inst.pid, process=self._process(),
-                            state=self.inst.state.value, logger=self._logger, bus=self._bus(),
+    async def context(self) -> CheckContext:
+        inst = self.inst
+        log_path = inst.log.path
+        pid = inst.pid
+        return CheckContext(bot=inst.bot, instance=inst.index, pid=pid, processes=await self._tree.snapshot(pid),
+                            state=inst.state.value, logger=self._logger, bus=self._bus(),
                             lines=lambda n: tail_lines(log_path, n))
 
     def control(self) -> BotControl:
         return self._control
 
     def on_result(self, index: int, result: Result, when: float) -> None:
+        """Results reach people through on_status and the runner's history."""
+
+    def on_status(self, status: HealthStatus) -> None:
+        self._tell()
+
+    def mark_degraded(self, reason: str) -> None:
+        self.degraded = reason
+        self._logger.warning("%s marked DEGRADED: %s", self.inst.name, reason)
+        self._tell()
+
+    def clear_degraded(self, reason: str) -> None:
+        if self.degraded is None:
+            return
+        self.degraded = None
+        self._logger.warning("%s no longer DEGRADED: %s", self.inst.name, reason)
+        self._tell()
+
+    def summary(self) -> tuple[str, str, tuple[str, ...]]:
+        """(state, reason, warnings): DEGRADED wins over the checks' aggregate."""
         status = self.runner.status()
-        if status.state != self._state:
-            self._state = status.state
-            if status.state == "healthy":
-                self.inst.degraded = None
-            self._on_change(self.inst, status.state, status.reason)
+        if self.degraded is not None:
+            return "degraded", self.degraded, tuple(status.warnings)
+        return status.state, status.reason, tuple(status.warnings)
+
+    def _tell(self) -> None:
+        state, reason, warnings = self.summary()
+        told = (state, self.degraded or "", tuple(c.key for c in self.runner.status().checks if c.state == "warning"))
+        if told != self._told:
+            self._told = told
+            self._on_change(self.inst, state, reason, warnings)
+
+
+class InstanceControl:
+    """BotControl for one instance: a restart is the instance's own health restart (counted, in the budget)."""
+
+    def __init__(self, health: InstanceHealth, stop: Callable[[Instance, str], Awaitable[None]],
+                 restart_dependents: Callable[[str, str], Awaitable[None]]) -> None:
+        self._health = health
+        self._inst = health.inst
+        self._stop = stop
+        self._restart_dependents = restart_dependents
+
+    async def restart(self, reason: str) -> None:
+        await self._inst.recycle(f"health: {reason}")
+
+    async def stop(self, reason: str) -> None:
+        await self._stop(self._inst, f"health: {reason}")
+
+    def signal(self, signum: int) -> None:
+        self._inst.send_signal(signum)
+
+    async def restart_dependents(self, reason: str) -> None:
+        await self._restart_dependents(self._inst.bot, f"health of {self._inst.name}: {reason}")
+
+    def mark_degraded(self, reason: str) -> None:
+        self._health.mark_degraded(reason)
+
+    def clear_degraded(self, reason: str) -> None:
+        self._health.clear_degraded(reason)
 
 
 class HealthBoard:
@@ -92,14 +120,15 @@ class HealthBoard:
 
     def __init__(self) -> None:
         self._by_bot: dict[str, list[InstanceHealth]] = {}
+        self.tree = ProcessTree()
 
     def add(self, bot: str, checks: list[InstanceHealth]) -> None:
+        """Each runner begins when its instance spawns (Instance.on_spawn)."""
         self._by_bot[bot] = checks
-        for c in checks:
-            c.runner.start()
 
     async def drop(self, bot: str) -> None:
         for c in self._by_bot.pop(bot, []):
+            c.inst.on_spawn = None
             await c.runner.stop()
 
     async def close(self) -> None:
@@ -111,17 +140,22 @@ class HealthBoard:
 
     def of(self, inst: Instance) -> InstanceHealth | None:
         checks = self._by_bot.get(inst.bot, [])
-        return checks[inst.index] if inst.index < len(checks) else None
+        return checks[inst.index] if inst.index < len(checks) and checks[inst.index].inst is inst else None
+
+    def on_transition(self, inst: Instance, t: Transition) -> None:
+        checks = self.of(inst)
+        if checks is not None:
+            checks.on_transition(t)
 
     def describe(self, inst: Instance) -> str | None:
         """The status column: DEGRADED wins, then the aggregate state with its reason."""
-        if inst.degraded:
-            return f"DEGRADED: {inst.degraded}"
         checks = self.of(inst)
         if checks is None:
             return None
-        status = checks.runner.status()
-        return status.state if status.state == "healthy" else f"{status.state}: {status.reason}"
+        state, reason, _ = checks.summary()
+        if state == "degraded":
+            return f"DEGRADED: {reason}"
+        return state if reason == "all checks pass" else f"{state}: {reason}"
 
     async def wait_healthy(self, bot: str, timeout: float) -> bool:
         """Readiness for dependents: every instance's checks pass within `timeout`."""

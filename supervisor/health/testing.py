@@ -10,9 +10,9 @@ import importlib.metadata
 import logging
 from collections.abc import Callable
 
-import psutil
-
 from ..plugin import BusView, CheckContext, Result
+from .runner import HealthStatus
+from .tree import ProcessTree
 
 BUNDLED = {
     "check.http": "supervisor.plugins.web:HttpCheck",
@@ -73,9 +73,12 @@ class RecordingControl:
     def mark_degraded(self, reason: str) -> None:
         self._note("mark_degraded", reason)
 
+    def clear_degraded(self, reason: str) -> None:
+        self._note("clear_degraded", reason)
+
 
 class FakeTarget:
-    """An InstanceTarget over a real (or no) process, recording every result it is told."""
+    """An InstanceTarget over a real (or no) process, recording every result and status it is told."""
 
     def __init__(self, bot: str = "api", pid: int | None = None, *, state: str = "RUNNING",
                  lines: Callable[[int], list[str]] | None = None, bus: BusView | None = None) -> None:
@@ -86,15 +89,19 @@ class FakeTarget:
         self.bus = bus
         self.controller = RecordingControl()
         self.results: list[tuple[int, Result, float]] = []
+        self.statuses: list[HealthStatus] = []
         self.logger = logging.getLogger(f"supctl.bot.{bot}")
+        self._tree = ProcessTree()
 
-    def context(self) -> CheckContext:
-        process = psutil.Process(self.pid) if self.pid is not None and psutil.pid_exists(self.pid) else None
-        return CheckContext(bot=self.bot, instance=0, pid=self.pid, process=process, state=self.state,
-                            logger=self.logger, bus=self.bus, lines=self.lines)
+    async def context(self) -> CheckContext:
+        return CheckContext(bot=self.bot, instance=0, pid=self.pid, processes=await self._tree.snapshot(self.pid),
+                            state=self.state, logger=self.logger, bus=self.bus, lines=self.lines)
 
     def control(self) -> RecordingControl:
         return self.controller
 
     def on_result(self, index: int, result: Result, when: float) -> None:
         self.results.append((index, result, when))
+
+    def on_status(self, status: HealthStatus) -> None:
+        self.statuses.append(status)

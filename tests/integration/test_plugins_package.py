@@ -67,4 +67,4 @@ def test_example_package_installs_and_registers_through_entry_points(tmp_path):
     assert found["calls"][0][0] == "restart" and found["history"] == [True]
     assert found["healthy"]
     incident = json.loads((work / "incidents.jsonl").read_text().splitlines()[0])
-    assert incident["bot"] == "beater" and incident["failure"].startswith("file_fresh check failed 1 times")
+    assert incident["bot"] == "beater" and incident["failure"].startswith("file_fresh: ")

@@ -131,8 +131,9 @@ def test_malformed_plugin_classes_are_rejected():
         async def check(self, ctx):
             raise NotImplementedError
 
-    class NoOptions(HealthCheck):
+    class DictOptions(HealthCheck):
         name = "x"
+        Options = dict  # type: ignore[assignment]
 
         async def check(self, ctx):
             raise NotImplementedError
@@ -140,7 +141,7 @@ def test_malformed_plugin_classes_are_rejected():
     with pytest.raises(PluginError, match="must be a plain def"):
         validate_class("check", AsyncButBlocking, "x")
     with pytest.raises(PluginError, match="Options must be a msgspec.Struct"):
-        validate_class("check", NoOptions, "x")
+        validate_class("check", DictOptions, "x")
     with pytest.raises(PluginError, match="name is 'x', expected 'y'"):
         validate_class("check", AsyncButBlocking, "y")
 
@@ -185,3 +186,16 @@ class Ping(HealthCheck):
     async def check(self, ctx):
         return Result.ok("pong")
 '''
+
+
+def test_a_plugin_without_options_may_omit_them_and_rejects_any(tmp_path: Path):
+    (tmp_path / "bare.py").write_text(
+        "from supervisor.plugin import CheckContext, HealthCheck, Result\n"
+        "class Bare(HealthCheck):\n"
+        "    name = 'bare'\n"
+        "    async def check(self, ctx: CheckContext) -> Result:\n"
+        "        return Result.ok()\n")
+    registry = load_registry(["bare.py"], tmp_path, entry_points=[])
+    assert parse_health("p.toml", "api", [{"check": "bare"}], registry)[0].check == "bare"
+    with pytest.raises(ConfigErrors, match=r"bots.api.health\[0\].path: unknown option; this plugin takes no options"):
+        parse_health("p.toml", "api", [{"check": "bare", "path": "/x"}], registry)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from supervisor.plugins.actions import NoOptions, Restart, RestartDependents, Stop
+import pytest
+
+from supervisor.plugins.actions import Restart, RestartDependents, Stop
 from supervisor.plugins.policies import (
     CircuitBreaker,
     CircuitBreakerOptions,
@@ -15,7 +17,7 @@ from supervisor.plugins.policies import (
 
 from supervisor.health.specs import InOrder
 from supervisor.health.testing import RecordingControl
-from supervisor.plugin import RecoveryContext, RecoveryRef
+from supervisor.plugin import NoOptions, RecoveryContext, RecoveryRef, RecoverySkipped
 
 
 class Clock:
@@ -27,7 +29,7 @@ class Clock:
 
 
 def context() -> RecoveryContext:
-    return RecoveryContext(bot="api", instance=0, pid=1, process=None, state="RUNNING",
+    return RecoveryContext(bot="api", instance=0, pid=1, state="RUNNING",
                            logger=logging.getLogger("test"), control=RecordingControl())
 
 
@@ -43,28 +45,54 @@ def test_circuit_breaker_opens_after_max_in_window_then_half_opens_after_cooldow
     clock, ctx = Clock(), context()
     breaker = CircuitBreaker(CircuitBreakerOptions(recover=ref(Restart), max=2, window=60.0, cooldown=30.0), clock)
 
-    async def fail(dt: float) -> None:
+    async def fail(dt: float) -> bool:
+        """True when the breaker skipped the recovery."""
         clock.now += dt
-        await breaker.recover(ctx, "down")
+        try:
+            await breaker.recover(ctx, "down")
+        except RecoverySkipped as e:
+            assert "circuit open" in str(e) or "circuit opened" in str(e)
+            return True
+        return False
 
     async def go():
-        await fail(0)
-        await fail(10)
+        assert not await fail(0)
+        assert not await fail(10)
         assert methods(ctx) == ["restart", "restart"]
-        await fail(10)  # third within the window: open, degraded, no restart
+        assert await fail(10)  # third within the window: open, degraded, no restart
         assert breaker.state == "open" and methods(ctx)[-1] == "mark_degraded"
-        await fail(10)  # still cooling down: nothing at all
+        assert await fail(10)  # still cooling down: nothing at all
         assert methods(ctx) == ["restart", "restart", "mark_degraded"]
-        await fail(25)  # cool-down over: half-open, one try
+        assert not await fail(25)  # cool-down over: half-open, one try
         assert breaker.state == "half-open" and methods(ctx)[-1] == "restart"
-        await fail(5)  # failed again soon after the try: open again
+        assert await fail(5)  # failed again soon after the try: open again
         assert breaker.state == "open" and methods(ctx)[-1] == "mark_degraded"
         await fail(31)  # half-open try ...
-        await fail(61)  # ... which held for a window: closed again, restarts resume
+        await fail(61)  # ... which held for a window: closed again (DEGRADED cleared), restarts resume
         assert breaker.state == "closed"
 
     asyncio.run(go())
-    assert methods(ctx) == ["restart", "restart", "mark_degraded", "restart", "mark_degraded", "restart", "restart"]
+    assert methods(ctx) == ["restart", "restart", "mark_degraded", "restart", "mark_degraded", "restart",
+                            "clear_degraded", "restart"]
+
+
+def test_passing_checks_close_the_circuit_only_after_the_cooldown():
+    clock, ctx = Clock(), context()
+    breaker = CircuitBreaker(CircuitBreakerOptions(recover=ref(Restart), max=1, window=60.0, cooldown=30.0), clock)
+
+    async def go():
+        await breaker.recover(ctx, "down")
+        with pytest.raises(RecoverySkipped):
+            await breaker.recover(ctx, "down")  # open
+
+    asyncio.run(go())
+    for _ in range(3):
+        clock.now += 5
+        breaker.check_passed(ctx)  # passes while open: DEGRADED stays
+    assert breaker.state == "open" and methods(ctx) == ["restart", "mark_degraded"]
+    clock.now += 30
+    breaker.check_passed(ctx)
+    assert breaker.state == "closed" and methods(ctx)[-1] == "clear_degraded"
 
 
 def test_circuit_breaker_forgets_attempts_older_than_the_window():

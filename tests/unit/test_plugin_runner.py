@@ -8,6 +8,7 @@ import threading
 import time
 
 import msgspec
+import psutil
 import pytest
 
 from supervisor.health.runner import HealthRunner
@@ -27,9 +28,11 @@ class NoOptions(msgspec.Struct):
 
 
 def spec(check: type[HealthCheck], *, every: float = 0.02, timeout: float = 1.0, failures: int = 1,
-         recover: type[Recovery] | None = None, index: int = 0) -> HealthSpec:
+         recover: type[Recovery] | None = None, index: int = 0, start_period: float = 0.0,
+         initial_delay: float = 0.0, severity: str = "error") -> HealthSpec:
     return HealthSpec(index=index, key=f"bots.api.health[{index}]", check=check.name, create=lambda: check(NoOptions()),
-                      every=every, timeout=timeout, failures=failures,
+                      every=every, timeout=timeout, failures=failures, start_period=start_period,
+                      initial_delay=initial_delay, severity=severity,  # type: ignore[arg-type]
                       recover=RecoverySpec(label=recover.name, create=lambda: recover(NoOptions()), timeout=1.0)
                       if recover else None)
 
@@ -122,7 +125,7 @@ async def ticks_while(coro, period: float = 0.01) -> tuple[object, float]:
     return result, max(gaps)
 
 
-def test_unknown_until_first_result_then_healthy():
+def test_unknown_without_a_process_starting_until_first_result_then_healthy():
     Script.results = [Result.ok("fine")]
 
     async def go():
@@ -130,6 +133,7 @@ def test_unknown_until_first_result_then_healthy():
         runner = HealthRunner([spec(Script)], target)
         assert runner.status().state == "unknown"
         runner.start()
+        assert runner.status().state == "starting"
         assert await runner.wait_healthy(5)
         await runner.stop()
         return runner, target
@@ -153,8 +157,8 @@ def test_failure_streak_triggers_recovery_once_per_streak_then_resets():
 
     runner, target = run(go())
     assert [c[0] for c in target.controller.calls] == ["restart", "restart"]
-    assert target.controller.calls[0][1] == "script check failed 3 times in a row: c"
-    assert target.controller.calls[1][1].endswith(": f")
+    assert target.controller.calls[0][1] == "script: c"
+    assert target.controller.calls[1][1] == "script: f"
     assert [r.kind for r in runner.history()].count("recovery") == 2
 
 
@@ -239,7 +243,7 @@ def test_hung_blocking_plugin_is_not_called_again_until_it_returns():
     assert target.results[1][1].reason == "previous call still running after its timeout"
 
 
-def test_not_running_instance_is_unknown_and_never_recovered():
+def test_not_running_instance_is_never_checked_or_recovered():
     Script.results = [Result.fail("down")]
 
     async def go():
@@ -251,7 +255,7 @@ def test_not_running_instance_is_unknown_and_never_recovered():
         return runner, target, healthy
 
     runner, target, healthy = run(go())
-    assert not healthy and runner.status().state == "unknown"
+    assert not healthy and runner.status().state == "starting"  # waiting for a first check it cannot run
     assert target.controller.calls == [] and target.results == []
 
 
@@ -300,3 +304,124 @@ def test_plugin_returning_a_non_result_is_unhealthy(bad):
         return target.results[0][1]
 
     assert run(go()).reason.startswith(f"plugin returned {type(bad).__name__}")
+
+
+def test_a_new_process_forgets_the_old_results_and_is_starting():
+    Script.results = [Result.ok("old process fine")]
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Script, every=3600)], target)
+        runner.begin()
+        assert await runner.wait_healthy(5)
+        runner.halt()  # the process exited
+        gone = runner.status()
+        runner.begin()  # a new one spawned
+        fresh = runner.status()
+        assert await runner.wait_healthy(5)  # its own first check runs at once, not an `every` later
+        await runner.stop()
+        return gone, fresh, target
+
+    gone, fresh, target = run(go())
+    assert gone.state == "unknown" and [c.state for c in gone.checks] == ["unknown"]
+    assert fresh.state == "starting" and fresh.checks[0].last is None
+    assert [s.state for s in target.statuses] == ["starting", "healthy", "unknown", "starting", "healthy"]
+
+
+def test_failures_inside_the_start_period_do_not_count_and_the_first_pass_ends_it():
+    Script.results = [Result.fail("booting")] * 5 + [Result.ok("up"), Result.fail("broke")]
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Script, failures=1, start_period=3600, recover=Restart)], target)
+        runner.begin()
+        while len(target.results) < 5:
+            await asyncio.sleep(0.01)
+        booting = runner.status()
+        await target.controller.wait_for_calls(1, 5)  # the failure after the pass counts at once
+        await runner.stop()
+        return booting, target
+
+    booting, target = run(go())
+    assert booting.state == "starting" and "in start_period" in booting.reason and booting.checks[0].streak == 0
+    assert [m for m, _ in target.controller.calls] == ["restart"]
+    assert target.controller.calls[0][1] == "script: broke"
+
+
+def test_initial_delay_holds_the_first_check():
+    Script.results = [Result.ok()]
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Script, initial_delay=3600)], target)
+        runner.begin()
+        healthy = await runner.wait_healthy(0.3)
+        await runner.stop()
+        return healthy, target
+
+    healthy, target = run(go())
+    assert not healthy and target.results == []
+
+
+def test_a_failing_warn_check_is_reported_but_never_unhealthy():
+    Script.results = [Result.fail("disk 95% full")]
+
+    class Fine(HealthCheck):
+        name = "fine"
+
+        async def check(self, ctx: CheckContext) -> Result:
+            return Result.ok()
+
+    async def go():
+        target = FakeTarget(pid=os.getpid())
+        runner = HealthRunner([spec(Fine), spec(Script, index=1, severity="warn")], target)
+        runner.begin()
+        while len([r for r in target.results if r[0] == 1]) < 3:
+            await asyncio.sleep(0.01)
+        healthy = await runner.wait_healthy(1)
+        await runner.stop()
+        return runner.status(), healthy, target
+
+    status, healthy, target = run(go())
+    assert healthy and status.state == "healthy"
+    assert status.warnings == ["script: disk 95% full"] and status.reason == "warn: script: disk 95% full"
+    assert [c.state for c in status.checks] == ["healthy", "warning"]
+    assert target.statuses[-1].warnings == ["script: disk 95% full"]
+
+
+def test_context_carries_a_frozen_snapshot_of_the_process_tree():
+    import subprocess
+    import sys
+
+    seen: list[CheckContext] = []
+
+    class Looks(HealthCheck):
+        name = "looks"
+
+        async def check(self, ctx: CheckContext) -> Result:
+            seen.append(ctx)
+            return Result.ok()
+
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run(['sleep', '30'])"],
+                              stdin=subprocess.PIPE)
+    try:
+        async def go():
+            target = FakeTarget(pid=parent.pid)
+            runner = HealthRunner([spec(Looks, every=0.05)], target)
+            runner.begin()
+            while not seen or len(seen[-1].tree()) < 2:  # the grandchild appears once python has forked it
+                await asyncio.sleep(0.02)
+            await runner.stop()
+
+        run(go())
+    finally:
+        for p in psutil.Process(parent.pid).children(recursive=True):
+            p.kill()
+        parent.kill()
+        parent.wait()
+    ctx = seen[-1]
+    assert [p.pid for p in ctx.tree()][0] == parent.pid and ctx.tree()[1].name == "sleep"
+    assert ctx.tree_rss() == sum(p.rss for p in ctx.tree()) > 0
+    assert not hasattr(ctx, "process")
+    with pytest.raises(AttributeError):
+        ctx.tree()[0].rss = 1  # type: ignore[misc]

@@ -73,6 +73,11 @@ def test_fatal_to_starting_only_by_explicit_start():
     assert TRANSITIONS[S.FATAL] == {S.STARTING}
 
 
+def test_a_health_restart_leaves_stopping_for_backoff_or_fatal():
+    ok(S.STOPPING, S.BACKOFF)
+    ok(S.STOPPING, S.FATAL)
+
+
 def test_stopping_to_running_is_illegal():
     with pytest.raises(IllegalTransition, match="STOPPING -> RUNNING"):
         check_transition(S.STOPPING, S.RUNNING)
@@ -80,7 +85,7 @@ def test_stopping_to_running_is_illegal():
 
 @pytest.mark.parametrize("old, new", [
     (S.STOPPED, S.RUNNING), (S.STOPPED, S.STOPPING), (S.BACKOFF, S.RUNNING), (S.FATAL, S.BACKOFF),
-    (S.EXITED, S.RUNNING), (S.STOPPING, S.BACKOFF), (S.RUNNING, S.STARTING), (S.STOPPED, S.STOPPED),
+    (S.EXITED, S.RUNNING), (S.STOPPING, S.STARTING), (S.RUNNING, S.STARTING), (S.STOPPED, S.STOPPED),
 ])
 def test_illegal_transitions(old, new):
     with pytest.raises(IllegalTransition):
