@@ -261,10 +261,11 @@ class Master:
                                           instance_env=self._bus_env, gate=self.kill_switch.holds)
         specs = self.plugins.health.get(name)
         if specs:
-            self.health.add(name, [
-                InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
-                               self.fleet.stop_instance, self.fleet.restart_dependents)
-                for inst in bot.instances])
+            checks = [InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
+                                     self.fleet.stop_instance, self.fleet.restart_dependents) for inst in bot.instances]
+            for c in checks:
+                c.inst.on_spawn = c.runner.begin
+            self.health.add(name, checks)
         self.automations.for_bot(name, bot.config, self.procfile.bot_cwd(name), self.procfile.supervisor.timezone,
                                  self.fleet.restart_bot)
         if bot.config.autostart:

@@ -35,7 +35,6 @@ class InstanceHealth:
         self._on_change = on_change
         self._told: tuple[str, str, tuple[str, ...]] | None = None
         self.runner = HealthRunner(specs, self)
-        inst.on_spawn = self.runner.begin
 
     def on_transition(self, t: Transition) -> None:
         """A process that is stopping or gone has no health; the next one starts from nothing on spawn."""
@@ -123,12 +122,11 @@ class HealthBoard:
         self.tree = ProcessTree()
 
     def add(self, bot: str, checks: list[InstanceHealth]) -> None:
-        """Each runner begins when its instance spawns (Instance.on_spawn)."""
+        """Each runner begins when its instance spawns (the master hands Instance.on_spawn its runner.begin)."""
         self._by_bot[bot] = checks
 
     async def drop(self, bot: str) -> None:
         for c in self._by_bot.pop(bot, []):
-            c.inst.on_spawn = None
             await c.runner.stop()
 
     async def close(self) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import textwrap
 from pathlib import Path
 
-from harness import SUPCTL, bot, wait_until
+from harness import SUPCTL, bot, free_port, wait_until
 
 PLUGINS = '''
 import asyncio, json, os
@@ -50,12 +49,6 @@ class Recorder(EventHook):
             f.write(json.dumps({"kind": event.kind, "bot": event.bot, "exit_code": event.exit_code,
                                 "health": event.health}) + "\\n")
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
