@@ -92,7 +92,7 @@ class FleetCollector(Collector):
                     last[record.index] = record.duration
             for c in checks.runner.status().checks:
                 key = [inst.bot, str(inst.index), c.key]
-                if c.state != "unknown":
+                if c.last is not None:  # a result of the current process (a failing warn check reports 0 too)
                     healthy.add_metric(key, 1.0 if c.state == "healthy" else 0.0)
                 if c.index in last:
                     duration.add_metric(key, last[c.index])

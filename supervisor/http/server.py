@@ -121,8 +121,8 @@ class HttpServer:
             if inst.state != State.RUNNING:
                 why = self._fleet.gate(bot.config) or self._fleet.blocked.get(inst.bot) or (
                     inst.last_exit.describe() if inst.last_exit else "")
-            elif inst.degraded:
-                why = f"DEGRADED: {inst.degraded}"
+            elif checks is not None and checks.degraded:
+                why = f"DEGRADED: {checks.degraded}"
             elif status is not None and status.state == "unhealthy":
                 why = f"unhealthy: {status.reason}"
             else:
