@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import __version__
 from .bus.broker import Broker
 from .config import paths
 from .config.procfile import Procfile
+from .config.registry import Claim
 from .config.reload_plan import plan
 from .control.handlers import Handlers
-from .control.protocol import Error, ReloadReply, Response
+from .control.protocol import Error, MasterInfo, ReloadReply, Response
 from .control.server import ControlServer
 from .core.states import State
 from .daemon import MasterStatus, write_atomic, write_pidfile, write_status
@@ -88,8 +90,10 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 class Master:
-    def __init__(self, procfile: Procfile, plugins: PluginSetup, ready: Callable[[], None] | None = None) -> None:
+    def __init__(self, procfile: Procfile, plugins: PluginSetup, claim: Claim,
+                 ready: Callable[[], None] | None = None) -> None:
         self.procfile = procfile
+        self.claim = claim
         self.plugins = plugins
         self.health = HealthBoard()
         self.fleet = Fleet(self.health, log)
@@ -101,7 +105,10 @@ class Master:
         ks_path = procfile.state_dir / "kill_switch.json"
         self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
         self.fleet.gate = self.kill_switch.holds
-        self.handlers = Handlers(procfile.file, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
+        self._started_at = time.time()
+        info = MasterInfo(version=__version__, pid=os.getpid(), started_at=self._started_at, procfile=procfile.file,
+                          state_dir=str(procfile.state_dir))
+        self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
                                  self._shutdown_and_wait, self.kill_switch,
                                  lambda: self.bridge.status() if self.bridge else None)
         self.events: EventHub | None = EventHub() if procfile.http else None
@@ -111,7 +118,6 @@ class Master:
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
         self._base_env = child_env(os.environ)
-        self._started_at = time.time()
         self._reloading = asyncio.Lock()
         """Reload and shutdown hold it: they never interleave."""
         self._closing = False
@@ -191,6 +197,7 @@ class Master:
             self._announce_kill_switch(self.kill_switch.state)
         self.bridge = self._start_bridge()
         await self.control.start()
+        self.claim.register(str(self.control.path), str(self.procfile.state_dir), __version__)
         self.http = await self._start_http()
         self._status("running")
         self.hooks.start()
@@ -296,6 +303,7 @@ class Master:
         (self.procfile.state_dir / "bus.token").unlink(missing_ok=True)
         self.guard.close()
         paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
+        self.claim.unregister()
         self._status("stopped")
         log.info("shutdown complete")
         self._stopped.set()
@@ -362,23 +370,21 @@ class Master:
         await self._stopped.wait()
 
 
-def run_foreground(procfile: Procfile, plugins: PluginSetup) -> int:
+def run_foreground(procfile: Procfile, plugins: PluginSetup, claim: Claim) -> int:
     """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""
     import uvloop
 
-    make_state_dir(procfile.state_dir)
     setup_logging(procfile, stream=True)
-    return uvloop.run(Master(procfile, plugins).run())
+    return uvloop.run(Master(procfile, plugins, claim).run())
 
 
-def run_daemon(procfile: Procfile, plugins: PluginSetup, ready: Callable[[str], None]) -> int:
+def run_daemon(procfile: Procfile, plugins: PluginSetup, claim: Claim, ready: Callable[[str], None]) -> int:
     """The daemonized master: stdio already points at supervisor.log, `ready` unblocks `supctl start`."""
     import uvloop
 
-    make_state_dir(procfile.state_dir)
     setup_logging(procfile, stream=False)
     try:
-        return uvloop.run(Master(procfile, plugins, ready=lambda: ready("ready")).run())
+        return uvloop.run(Master(procfile, plugins, claim, ready=lambda: ready("ready")).run())
     except Exception as e:
         log.exception("master failed")
         write_status(procfile.state_dir, MasterStatus(state="error", pid=os.getpid(), started_at=time.time(),

@@ -1,4 +1,4 @@
-"""Shared test settings: hypothesis profiles and a helper to write files under tmp_path."""
+"""Shared test settings: hypothesis profiles, a private XDG_RUNTIME_DIR per test, a helper to write files under tmp_path."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own XDG_RUNTIME_DIR, so the registry of masters it sees holds only its own."""
+    path = tmp_path_factory.mktemp("xdg")
+    path.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
+    return path
 
 
 @pytest.fixture

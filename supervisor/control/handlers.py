@@ -23,6 +23,7 @@ from .protocol import (
     HealthRow,
     KillSwitchReply,
     KillSwitchRequest,
+    MasterInfo,
     Reload,
     Response,
     RunReply,
@@ -31,21 +32,24 @@ from .protocol import (
     SignalRequest,
     StatusReply,
     StatusRequest,
+    Summary,
+    SummaryRequest,
     TasksReply,
     TasksRequest,
 )
-from .rows import action_reply, health_entry, instance_rows, kill_switch_row, run_row, task_row
+from .rows import action_reply, health_entry, instance_rows, kill_switch_row, run_row, summary, task_row
 from .usage import Usage
 
 
 class Handlers:
     """The parts a request may read or act on are handed in by the master; nothing here wires them together."""
 
-    def __init__(self, procfile_path: str, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
+    def __init__(self, master: MasterInfo, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
                  bus_stats: Callable[[], dict[tuple[str, int], BusStats]], reload: Callable[[], Awaitable[Response]],
                  shutdown: Callable[[], Awaitable[None]], kill_switch: KillSwitch,
                  bridge_status: Callable[[], BridgeStatus | None] = lambda: None) -> None:
-        self.procfile_path = procfile_path
+        self.master = master
+        self.procfile_path = master.procfile
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
         self._reload, self._shutdown, self._bridge_status = reload, shutdown, bridge_status
         self.kill_switch = kill_switch
@@ -53,7 +57,7 @@ class Handlers:
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
             Reload: self._on_reload, Shutdown: self._on_shutdown, TasksRequest: self._on_tasks, RunTask: self._on_run_task,
             HealthRequest: self._on_health, StatusRequest: self._on_status, SignalRequest: self._on_signal,
-            Action: self._on_action, KillSwitchRequest: self._on_kill_switch,
+            Action: self._on_action, KillSwitchRequest: self._on_kill_switch, SummaryRequest: self._on_summary,
         }
 
     async def handle(self, request: Frame) -> Response:
@@ -106,6 +110,9 @@ class Handlers:
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
         return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self._bridge_status())
+
+    async def _on_summary(self, request: SummaryRequest) -> Summary:
+        return summary(self.master, self._fleet.instances(), self._health.describe)
 
     async def _on_signal(self, request: SignalRequest) -> Response:
         selected = self._fleet.select(request.target)

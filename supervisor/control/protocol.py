@@ -69,8 +69,12 @@ class KillSwitchRequest(Frame):
     by: str = "cli"
 
 
+class SummaryRequest(Frame):
+    """`supctl ls`: a few counts, cheaper than a status table (no process sampling)."""
+
+
 Request = (Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
-           | KillSwitchRequest)
+           | KillSwitchRequest | SummaryRequest)
 
 
 class Welcome(Frame):
@@ -204,8 +208,28 @@ class HealthReply(Frame):
     instances: list[HealthRow]
 
 
+class MasterInfo(msgspec.Struct, kw_only=True):
+    """Who answers: the master's version, pid, start time and files."""
+
+    version: str
+    pid: int
+    started_at: float
+    procfile: str
+    state_dir: str
+
+
+class Summary(Frame):
+    master: MasterInfo
+    bots: int
+    instances: int
+    running: int
+    fatal: int
+    unhealthy: int
+    """Instances whose health is unhealthy or DEGRADED."""
+
+
 Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
-            | KillSwitchReply)
+            | KillSwitchReply | Summary)
 
 _encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
-from ..core.states import ALIVE
+from ..core.states import ALIVE, State
 from ..engine.fleet import Outcome
 from ..engine.instance import Instance
 from ..engine.kill_switch import KillSwitchState
 from ..health.runner import Record
 from ..jobs.schedule import TaskRun
 from ..jobs.tasks import ScheduledTask, describe
-from .protocol import ActionReply, HealthEntry, InstanceStatus, KillSwitchStatus, TaskRow, TaskRunRow
+from .protocol import ActionReply, HealthEntry, InstanceStatus, KillSwitchStatus, MasterInfo, Summary, TaskRow, TaskRunRow
 from .usage import Usage
 
 
@@ -51,3 +53,14 @@ def action_reply(outcome: Outcome) -> ActionReply:
 
 def kill_switch_row(state: KillSwitchState) -> KillSwitchStatus:
     return KillSwitchStatus(**msgspec.structs.asdict(state))
+
+
+def summary(master: MasterInfo, instances: list[Instance], health: Callable[[Instance], str | None]) -> Summary:
+    """Counts for `supctl ls`; an instance counts as unhealthy when its health is anything but healthy."""
+    unhealthy = 0
+    for inst in instances:
+        h = health(inst)
+        unhealthy += h is not None and h != "healthy"
+    return Summary(master=master, bots=len({i.bot for i in instances}), instances=len(instances),
+                   running=sum(i.state == State.RUNNING for i in instances),
+                   fatal=sum(i.state == State.FATAL for i in instances), unhealthy=unhealthy)

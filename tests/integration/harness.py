@@ -109,12 +109,13 @@ class Master:
     def start(self) -> Master:
         env = {**os.environ, "SUPCTL_TEST_TOKEN": self.token}
         env.pop("SUPCTL_PROCFILE", None)
+        before = sum("starting procfile" in line for line in self.lines())  # a master started earlier in this dir
         with open(self.dir / "master.out", "wb") as out:
             self.proc = subprocess.Popen([*self.prefix, *SUPCTL, "start", "-f", str(self.procfile)], cwd=self.dir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         self.ps = psutil.Process(self.proc.pid)
-        self.wait_line(r"master pid \d+ starting procfile")
+        self.wait_line(r"master pid \d+ starting procfile", count=before + 1)
         return self
 
     def env(self) -> dict[str, str]:

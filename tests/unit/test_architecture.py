@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "http": BASE | {"config", "output", "engine", "jobs", "health", "bus", "control", "__init__"},
     "bridge": BASE | {"config", "bus", "control"},
     "master": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus", "systemd", "control", "daemon",
-                      "http", "bridge"},
+                      "http", "bridge", "__init__"},
     "cli": BASE | {"config", "output", "control", "systemd", "daemon", "master", "health", "bus", "bridge", "__init__"},
     "__main__": {"cli"},
     "__init__": set(),

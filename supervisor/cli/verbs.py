@@ -1,0 +1,158 @@
+"""The verbs that ask a running master: one request, one reply, printed for a person or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..config import paths
+from ..control.protocol import (
+    Action,
+    ActionReply,
+    Error,
+    HealthReply,
+    HealthRequest,
+    Reload,
+    ReloadReply,
+    RunReply,
+    RunTask,
+    Shutdown,
+    SignalRequest,
+    StatusReply,
+    StatusRequest,
+    TasksReply,
+    TasksRequest,
+    status_json,
+)
+from ..errors import ControlError
+from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path, state_dir
+
+
+def act(args: argparse.Namespace, verb: str) -> int:
+    reply = ask(args, Action(verb=verb, target=args.target))  # type: ignore[arg-type]
+    assert isinstance(reply, ActionReply)
+    print_json(reply) if args.json else print(reply.message)
+    return OK if reply.ok else FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ..control.render import bridge_line, status_table, tasks_table
+
+    if args.tasks:
+        tasks = ask(args, TasksRequest())
+        assert isinstance(tasks, TasksReply)
+        print_json(tasks.tasks) if args.json else print(tasks_table(tasks.tasks))
+        return OK
+    reply = ask(args, StatusRequest(target=args.target))
+    assert isinstance(reply, StatusReply)
+    if args.json:
+        print_json(status_json(reply))
+        return OK
+    if reply.kill_switch is not None and reply.kill_switch.active:
+        from .kill_switch import kill_switch_line
+
+        print(kill_switch_line(reply.kill_switch))
+    print(status_table(reply.instances))
+    if reply.bridge is not None:
+        print(bridge_line(reply.bridge, time.time()))
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    reply = ask(args, RunTask(name=args.task))
+    assert isinstance(reply, RunReply)
+    run = reply.run
+    if args.json:
+        print_json(run)
+    else:
+        how = f"exit code {run.exit_code}" if run.exit_code is not None else run.error or run.outcome
+        print(f"{reply.name}: {run.outcome}, {how}, {run.duration:.2f}s (output: supctl logs {reply.name})")
+    return OK if run.outcome == "exited" and run.exit_code == 0 else FAILED
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from ..control.render import health_report
+
+    reply = ask(args, HealthRequest(target=args.target))
+    assert isinstance(reply, HealthReply)
+    print_json(reply.instances) if args.json else print(health_report(reply.instances))
+    return OK
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from ..errors import ConfigErrors
+    from . import fleet as fleet_cli
+    from .start import print_config_errors
+
+    try:
+        return fleet_cli.run(args, procfile_path(args))
+    except ConfigErrors as e:
+        print_config_errors(procfile_path(args), e)
+        return FAILED
+    except (LookupError, ValueError, TimeoutError, OSError) as e:
+        raise CliError(str(e)) from None
+
+
+def cmd_bus(args: argparse.Namespace) -> int:
+    from ..errors import BusError
+    from . import bus as bus_cli
+
+    try:
+        return bus_cli.run(args, state_dir(args))
+    except BusError as e:
+        raise CliError(str(e)) from None
+    except KeyboardInterrupt:
+        return OK
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    reply = ask(args, SignalRequest(signal=args.signal, target=args.target))
+    assert isinstance(reply, ActionReply)
+    print_json(reply) if args.json else print(reply.message)
+    return OK if reply.ok else FAILED
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    reply = ask(args, Reload())
+    assert isinstance(reply, ReloadReply)
+    if args.json:
+        print_json(reply)
+    else:
+        for label in ("added", "removed", "restarted", "kept"):
+            print(f"{label + ':':10} {', '.join(getattr(reply, label)) or '-'}")
+        if reply.needs_restart:
+            print(f"{', '.join(reply.needs_restart)} changed: restart the master (supctl shutdown, then start) to apply it fully")
+    return OK
+
+
+def cmd_shutdown(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        try:
+            reply = client.call(Shutdown())
+            client.wait_closed()
+        except (ControlError, OSError) as e:
+            raise CliError(f"shutdown did not complete: {e}") from None
+        if isinstance(reply, Error):
+            raise CliError(reply.message)
+    print(f"master pid {client.welcome.master_pid} stopped")
+    return OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from ..output.tail import follow, last_lines, log_files
+
+    logs = paths.logs_dir(state_dir(args))
+    files = log_files(logs, args.target)
+    if not files:
+        raise CliError(f"no log files for {args.target or 'any bot'} in {logs}")
+    colour = sys.stdout.isatty()
+    for line in last_lines(files, args.lines, colour):
+        print(line)
+    sys.stdout.flush()
+    if args.follow:
+        try:
+            follow(logs, args.target, colour)
+        except KeyboardInterrupt:
+            pass
+    return OK
