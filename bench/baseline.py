@@ -1,7 +1,9 @@
-"""What the benchmarks share: waiting, throwaway venvs for the baselines, a supervisord to compare against."""
+"""What the benchmarks share: waiting, throwaway venvs for the baselines, a supervisord and a pm2 to compare against."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -29,6 +31,21 @@ def venv_with(name: str, package: str, fresh: bool = False) -> Path:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run([str(venv / "bin/pip"), "install", "-q", package], check=True)
     return venv
+
+
+def supctl_venv() -> Path:
+    """supctl pip-installed as users install it (a regular package with compiled bytecode, not the editable dev
+    install, whose import hook and uncompiled modules cost start time and memory), rebuilt every run."""
+    return venv_with("supctl", str(ROOT), fresh=True)
+
+
+def pm2_bin() -> Path:
+    """pm2 from the npm registry into bench/.venvs/pm2 (npm --prefix, never global); reused across runs."""
+    prefix = VENVS / "pm2"
+    pm2 = prefix / "node_modules" / ".bin" / "pm2"
+    if not pm2.exists():
+        subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent", "pm2"], check=True)
+    return pm2
 
 
 class Supervisord:
@@ -66,3 +83,37 @@ serverurl=unix://{tmp}/sv.sock
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(60)
+
+
+class Pm2:
+    """pm2 with its own PM2_HOME under `tmp` (so it never meets a user's pm2); `apps` are ecosystem-file entries.
+
+    `pm2 start` daemonizes (it launches the God daemon, which spawns the apps); `pid` is that daemon."""
+
+    def __init__(self, tmp: Path, apps: list[dict[str, object]]) -> None:
+        self.bin = pm2_bin()
+        self.tmp = tmp
+        self.env = {**os.environ, "PM2_HOME": str(tmp / "pm2-home"), "PM2_DISABLE_UPDATE_CHECK": "true"}
+        self.ecosystem = tmp / "ecosystem.json"
+        self.ecosystem.write_text(json.dumps({"apps": apps}))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.proc = subprocess.Popen([str(self.bin), "start", str(self.ecosystem)], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self.proc
+
+    @property
+    def pid(self) -> int:
+        path = self.tmp / "pm2-home" / "pm2.pid"
+        wait_until(lambda: path.exists() and path.read_text().strip(), 60, "pm2's daemon pid")
+        return int(path.read_text())
+
+    def ctl(self, *args: str) -> list[str]:
+        return [str(self.bin), *args]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.wait(120)
+            subprocess.run(self.ctl("kill"), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            self.proc = None

@@ -1,18 +1,28 @@
-"""The process engine against supervisord, measured in the same run: restart latency, start-100, idle cost, log flood.
+"""The process engine against supervisord and pm2 and against the floors, all measured in the same run.
 
-Run: .venv/bin/python bench/engine.py [--kills 50] [--instances 100] [--idle 30] [--mib 200]
+Run: .venv/bin/python bench/engine.py [--instances 50] [--kills 30] [--idle 30] [--mib 200] [--rounds 3]
+     .venv/bin/python bench/engine.py --instances 1000          (the 1,000-bot run)
 
-supervisord comes from PyPI into bench/.venvs/supervisor (never into the project). Both masters
-run in the foreground on the same generated programs:
-  restart   SIGKILL a child whose first statement stamps time.time_ns(); kill -> new stamp.
-            Floor: the same child spawned directly with subprocess.Popen, one before each kill.
-            backoff initial 0.
-  start     master launched -> the last "entered RUNNING"/"-> RUNNING" line in its own log,
-            100 `sleep` children, startsecs = 0 / start_grace = "0s" (RUNNING once spawned).
-  idle      the master process alone (RSS, CPU seconds) over --idle seconds with those children;
-            both masters are measured side by side in the same window.
-  flood     one child writes --mib MiB in 4 KiB lines; spawn (the master's log line) -> the log
-            file holds every byte; then every line is compared with what was written.
+supctl is pip-installed into bench/.venvs/supctl as users install it (compiled bytecode, no editable
+hook); supervisord comes from PyPI into bench/.venvs/supervisor, pm2 from npm into bench/.venvs/pm2
+(PM2_HOME in the run's temp dir). The floors use supctl's venv interpreter:
+  Popen loop  a Python script that starts the N children with subprocess.Popen exactly as supctl does
+              (new session, stdin /dev/null, stdout and stderr pipes), launched the way the masters are.
+  bare stack  a process that imports only asyncio, uvloop, msgspec and psutil and idles in uvloop's loop.
+  Popen once  the restarted child started directly with subprocess.Popen, spawn -> its first statement.
+
+  start     launch -> all N children exec'd (each child is `sh -c 'echo x >> STAMPS; exec sleep 3600'`; the
+            time is the stamp file's mtime once it holds N stamps). supctl both ways: `start -f` and the
+            daemonizing `start`; supervisord -n; `pm2 start` (daemonizing, its God daemon included).
+            Median of --rounds rounds, the five launchers interleaved in each round.
+  fleet     each master runs N idle children plus one crasher; all three side by side with the bare stack:
+            RSS/USS at the end and CPU seconds over --idle s; then --kills SIGKILLs of each crasher (its first
+            statement stamps time.time_ns(); kill -> new stamp), interleaved kill by kill with a Popen-once
+            sample; then `status` (and --json) of each CLI, interleaved; then the last 10 lines of every log.
+  memory    supctl masters with 100 and 1,000 idle `sleep` children beside the bare stack: what the master
+            costs above the interpreter and its libraries, and per extra instance.
+  flood     one child writes --mib MiB in 4 KiB lines; its start (stamped by the sh that execs it) -> the log
+            holds every byte; then every line is compared with what was written.
 """
 
 from __future__ import annotations
@@ -30,9 +40,7 @@ from pathlib import Path
 
 import psutil
 
-from baseline import ROOT, Supervisord, wait_until
-
-from supervisor.engine.guardian_link import GUARDIAN_SCRIPT
+from baseline import ROOT, Pm2, Supervisord, supctl_venv, wait_until
 
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "bots"))
 from flood import LINE, expected  # noqa: E402
@@ -43,135 +51,180 @@ with open(sys.argv[1], "a") as f:
     f.write(f"{{os.getpid()}} {{t}}\\n")
 signal.pause()
 """
+POPEN_LOOP = """import signal, subprocess, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+n, stamps = int(sys.argv[1]), sys.argv[2]
+argv = ["/bin/sh", "-c", f"echo x >> {stamps}; exec sleep 3600"]
+kids = [subprocess.Popen(argv, bufsize=0, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True) for _ in range(n)]
+signal.sigwait([signal.SIGTERM])
+for k in kids:
+    k.kill()
+for k in kids:
+    k.wait()
+"""
+BARE = """import asyncio, uvloop, msgspec, psutil
+async def idle() -> None:
+    await asyncio.Event().wait()
+uvloop.run(idle())
+"""
 MIB = 1 << 20
+GUARDIAN = "guardian.py"
 
 
-def log_time(path: Path, needle: str, last: bool = False) -> float:
-    """Epoch seconds of the first (or last) line of a master log that contains needle (both use logging's asctime)."""
-    lines = [ln for ln in path.read_text().splitlines() if needle in ln]
-    if not lines:
-        raise SystemExit(f"{path}: no line with {needle!r}")
-    stamp = lines[-1 if last else 0][:23]
-    base, ms = stamp.split(",")
-    return time.mktime(time.strptime(base, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
+def sleeper_cmd(stamps: Path) -> str:
+    return f"echo x >> {stamps}; exec sleep 3600"
 
 
 class Supctl:
-    """`supctl start -f` on a generated procfile, in its own temp dir."""
+    """supctl (the installed one) on a generated procfile in its own dir; foreground or daemonizing."""
 
-    def __init__(self, tmp: Path, bots: str) -> None:
-        self.dir = tmp
-        self.procfile = tmp / "procfile.toml"
+    def __init__(self, venv: Path, d: Path, bots: str, foreground: bool = True) -> None:
+        d.mkdir(parents=True, exist_ok=True)
+        self.supctl = str(venv / "bin" / "supctl")
+        self.procfile = d / "procfile.toml"
         self.procfile.write_text(f'[supervisor]\nstate_dir = "state"\n{bots}')
-        self.log = tmp / "state" / "logs" / "supervisor.log"
+        self.foreground = foreground
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> subprocess.Popen[bytes]:
-        self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.cli.main", "start", "-f", str(self.procfile)], cwd=self.dir,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        argv = [self.supctl, "start", *(["-f"] if self.foreground else []), str(self.procfile)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        return self.proc
+
+    def ctl(self, *args: str) -> list[str]:
+        return [self.supctl, *args, "-c", str(self.procfile)]
+
+    @property
+    def pid(self) -> int:
+        if self.foreground:
+            assert self.proc is not None
+            return self.proc.pid
+        return int((self.procfile.parent / "state" / "master.pid").read_text().split(",")[0].strip("[ "))
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.foreground:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+        else:
+            self.proc.wait(120)
+            subprocess.run(self.ctl("shutdown"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        self.proc.wait(120)
+        self.proc = None
+
+
+class PopenLoop:
+    """The start floor: POPEN_LOOP under the same interpreter, launched like the masters."""
+
+    def __init__(self, python: Path, d: Path, n: int, stamps: Path) -> None:
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "loop.py").write_text(POPEN_LOOP)
+        self.argv = [str(python), str(d / "loop.py"), str(n), str(stamps)]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.proc = subprocess.Popen(self.argv, start_new_session=True)
         return self.proc
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
+            self.proc.wait(120)
+            self.proc = None
 
 
-# -- restart latency -------------------------------------------------------------------------
+Master = Supctl | Supervisord | Pm2 | PopenLoop
 
-def stamps(path: Path) -> list[tuple[int, int]]:
+
+def supctl_sleepers(stamps: Path, n: int) -> str:
+    return f'[bots.idle]\ncmd = ["/bin/sh", "-c", "{sleeper_cmd(stamps)}"]\ninstances = {n}\nstart_grace = "0s"\n'
+
+
+def sv_sleepers(stamps: Path, n: int) -> str:
+    return (f"[program:idle]\ncommand=/bin/sh -c '{sleeper_cmd(stamps)}'\nnumprocs={n}\n"
+            "process_name=%(program_name)s-%(process_num)d\nstartsecs=0\n")
+
+
+def pm2_sleepers(stamps: Path, n: int) -> dict[str, object]:
+    return {"name": "idle", "script": "/bin/sh", "args": ["-c", sleeper_cmd(stamps)], "interpreter": "none",
+            "instances": n, "exec_mode": "fork"}
+
+
+# -- start -----------------------------------------------------------------------------------
+
+def all_stamped(stamps: Path, n: int, t0: float, timeout: float) -> float:
+    """Seconds from t0 to the write of the n-th 2-byte stamp (the file's mtime then)."""
+    wait_until(lambda: stamps.exists() and stamps.stat().st_size >= 2 * n, timeout, f"{n} children exec'd", every=0.005)
+    return stamps.stat().st_mtime_ns / 1e9 - t0
+
+
+def start_round(tmp: Path, venv: Path, n: int, r: int, with_pm2: bool) -> dict[str, float]:
+    """One start of each launcher, each stopped (and its children gone) before the next begins."""
+    def make(name: str, stamps: Path) -> Master:
+        d = tmp / f"start-{name}-{r}"
+        if name == "floor":
+            return PopenLoop(venv / "bin" / "python", d, n, stamps)
+        if name in ("supctl -f", "supctl"):
+            return Supctl(venv, d, supctl_sleepers(stamps, n), foreground=name == "supctl -f")
+        d.mkdir(parents=True)
+        if name == "supervisord":
+            return Supervisord(d, sv_sleepers(stamps, n))
+        return Pm2(d, [pm2_sleepers(stamps, n)])
+
+    names = ["floor", "supctl -f", "supctl", "supervisord"] + (["pm2"] if with_pm2 else [])
+    names = names[r % len(names):] + names[: r % len(names)]  # rotate, so no launcher always goes first
+    out = {}
+    for name in names:
+        stamps = tmp / f"start-{name.replace(' ', '')}-{r}.stamps"
+        m = make(name, stamps)
+        t0 = time.time()
+        m.start()
+        try:
+            step(f"  {name}")
+            out[name] = all_stamped(stamps, n, t0, 60 + n * 0.3)
+        finally:
+            m.stop()
+        time.sleep(1)  # let the stopped children's exits settle before the next launcher
+    return out
+
+
+# -- fleet: idle cost, restart latency, status, logs ------------------------------------------
+
+def stamps_of(path: Path) -> list[tuple[int, int]]:
     try:
         return [(int(p), int(t)) for p, t in (ln.split() for ln in path.read_text().splitlines())]
     except FileNotFoundError:
         return []
 
 
-def kill_and_time(stamp_file: Path, kills: int, between: Callable[[], None] = lambda: None) -> list[float]:
+def kill_once(stamp_file: Path) -> float:
     """SIGKILL the newest stamped pid, wait for the next stamp; milliseconds from kill to stamp."""
-    out = []
-    for _ in range(kills):
-        wait_until(lambda: stamps(stamp_file), 30, "a first stamp", every=0.005)
-        seen = len(stamps(stamp_file))
-        pid = stamps(stamp_file)[-1][0]
-        between()
-        time.sleep(0.05)  # let the master finish its bookkeeping for the new child
-        t0 = time.time_ns()
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: len(stamps(stamp_file)) > seen, 30, "the restarted child", every=0.001)
-        out.append((stamps(stamp_file)[-1][1] - t0) / 1e6)
-    return out
-
-
-def popen_once(tmp: Path, out: list[float]) -> None:
-    """The floor: the same child started with subprocess.Popen, spawn -> stamp."""
-    stamp_file = tmp / "floor.stamps"
-    seen = len(stamps(stamp_file))
+    wait_until(lambda: stamps_of(stamp_file), 60, f"a first stamp in {stamp_file}", every=0.005)
+    seen = stamps_of(stamp_file)
+    time.sleep(0.05)  # let the master finish its bookkeeping for the new child
     t0 = time.time_ns()
-    child = subprocess.Popen([sys.executable, "-S", str(tmp / "stamper.py"), str(stamp_file)])
-    wait_until(lambda: len(stamps(stamp_file)) > seen, 30, "the Popen child", every=0.001)
-    out.append((stamps(stamp_file)[-1][1] - t0) / 1e6)
+    os.kill(seen[-1][0], signal.SIGKILL)
+    wait_until(lambda: len(stamps_of(stamp_file)) > len(seen), 30, f"the restarted child in {stamp_file}", every=0.001)
+    return (stamps_of(stamp_file)[-1][1] - t0) / 1e6
+
+
+def popen_once(python: Path, tmp: Path) -> float:
+    """The restart floor: the same child started with subprocess.Popen, spawn -> stamp."""
+    stamp_file = tmp / "floor.stamps"
+    seen = len(stamps_of(stamp_file))
+    t0 = time.time_ns()
+    child = subprocess.Popen([str(python), "-S", str(tmp / "stamper.py"), str(stamp_file)])
+    wait_until(lambda: len(stamps_of(stamp_file)) > seen, 30, "the Popen child", every=0.001)
+    ms = (stamps_of(stamp_file)[-1][1] - t0) / 1e6
     child.kill()
     child.wait()
-
-
-def restart_supctl(tmp: Path, kills: int) -> tuple[list[float], list[float]]:
-    """supctl's kills interleaved one by one with floor samples, so drift in the machine hits both alike."""
-    d = tmp / "restart-supctl"
-    d.mkdir()
-    stamp_file = d / "stamps"
-    m = Supctl(d, f"""[bots.crash]
-cmd = ["{sys.executable}", "-S", "{tmp / 'stamper.py'}", "{stamp_file}"]
-backoff = {{ initial = "0s" }}
-restart_limit = {{ count = {kills * 2}, window = "1h" }}
-""")
-    m.start()
-    floor: list[float] = []
-    try:
-        return kill_and_time(stamp_file, kills, lambda: popen_once(tmp, floor)), floor
-    finally:
-        m.stop()
-
-
-def restart_supervisord(tmp: Path, kills: int) -> list[float]:
-    d = tmp / "restart-sv"
-    d.mkdir()
-    stamp_file = d / "stamps"
-    sv = Supervisord(d, f"""[program:crash]
-command={sys.executable} -S {tmp / 'stamper.py'} {stamp_file}
-startsecs=0
-autorestart=true
-startretries={kills * 2}
-""")
-    sv.start()
-    try:
-        return kill_and_time(stamp_file, kills)
-    finally:
-        sv.stop()
-
-
-# -- start N, then idle ----------------------------------------------------------------------
-
-def sleepers_supctl(tmp: Path, n: int) -> Supctl:
-    d = tmp / "start-supctl"
-    d.mkdir()
-    return Supctl(d, f'[bots.idle]\ncmd = ["sleep", "3600"]\ninstances = {n}\nstart_grace = "0s"\n')
-
-
-def sleepers_supervisord(tmp: Path, n: int) -> Supervisord:
-    d = tmp / "start-sv"
-    d.mkdir()
-    return Supervisord(d, f"[program:idle]\ncommand=sleep 3600\nnumprocs={n}\nprocess_name=%(program_name)s-%(process_num)d\nstartsecs=0\n")
-
-
-def time_start(master: Supctl | Supervisord, needle: str, n: int) -> float:
-    t0 = time.time()
-    master.start()
-    wait_until(lambda: master.log.exists() and master.log.read_text().count(needle) >= n, 120, f"{n} RUNNING", every=0.05)
-    return log_time(master.log, needle, last=True) - t0
+    return ms
 
 
 def idle_cost(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, float, float]]:
-    """(RSS MiB and USS MiB at the end, CPU seconds used) per master, sampled in the same window.
+    """(RSS MiB, USS MiB at the end, CPU seconds used) per process, all sampled in the same window.
 
     USS leaves out pages shared with other processes (libpython, libcrypto, ...), which RSS counts."""
     procs = {name: psutil.Process(pid) for name, pid in pids.items()}
@@ -181,6 +234,115 @@ def idle_cost(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, fl
     cpu = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in procs.items()}
     mem = {name: p.memory_full_info() for name, p in procs.items()}
     return {name: (mem[name].rss / MIB, mem[name].uss / MIB, cpu[name]) for name in procs}
+
+
+def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def interleaved(cmds: dict[str, tuple[list[str], dict[str, str] | None]], runs: int) -> dict[str, float]:
+    """Median of per-round medians, the commands taking turns round by round."""
+    rounds: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(3):
+        for k, (argv, env) in cmds.items():
+            rounds[k].append(median_ms(argv, max(1, runs // 3), env))
+    return {k: statistics.median(v) for k, v in rounds.items()}
+
+
+def fleet(tmp: Path, venv: Path, n: int, a: argparse.Namespace) -> dict[str, object]:
+    py = venv / "bin" / "python"
+    stamper = f"{tmp / 'stamper.py'}"
+    d = {k: tmp / f"fleet-{k}" for k in ("supctl", "supervisord", "pm2")}
+    for p in d.values():
+        p.mkdir()
+    crash = {k: d[k] / "crash.stamps" for k in d}
+    idle = {k: d[k] / "idle.stamps" for k in d}
+    masters: dict[str, Master] = {
+        "supctl": Supctl(venv, d["supctl"], supctl_sleepers(idle["supctl"], n) + f"""[bots.crash]
+cmd = ["{py}", "-S", "{stamper}", "{crash['supctl']}"]
+backoff = {{ initial = "0s" }}
+restart_limit = {{ count = {a.kills * 2}, window = "1h" }}
+"""),
+        "supervisord": Supervisord(d["supervisord"], sv_sleepers(idle["supervisord"], n) + f"""
+[program:crash]
+command={py} -S {stamper} {crash['supervisord']}
+startsecs=0
+autorestart=true
+startretries={a.kills * 2}
+"""),
+    }
+    if a.pm2:
+        masters["pm2"] = Pm2(d["pm2"], [pm2_sleepers(idle["pm2"], n), {
+            "name": "crash", "script": str(py), "args": ["-S", stamper, str(crash["pm2"])], "interpreter": "none",
+            "autorestart": True, "restart_delay": 0, "min_uptime": 100, "max_restarts": a.kills * 2 + 10}])
+    bare = subprocess.Popen([str(py), "-c", BARE])
+    out: dict[str, object] = {}
+    try:
+        for name, m in masters.items():
+            step(f"fleet: starting {name}")
+            m.start()
+            all_stamped(idle[name], n, time.time(), 60 + n * 0.3)
+        pids = {name: m.pid if isinstance(m, (Pm2, Supctl)) else m.proc.pid for name, m in masters.items()}  # type: ignore[union-attr]
+        guardian = next(c for c in psutil.Process(pids["supctl"]).children() if c.cmdline()[-1:] and c.cmdline()[-1].endswith(GUARDIAN))
+        step(f"fleet: {a.idle:.0f}s idle")
+        out["idle"] = idle_cost({**pids, "guardian": guardian.pid, "bare": bare.pid}, a.idle)
+
+        step(f"fleet: {a.kills} kills each")
+        lat: dict[str, list[float]] = {k: [] for k in [*masters, "floor"]}
+        for _ in range(a.kills):
+            lat["floor"].append(popen_once(py, tmp))
+            for name in masters:
+                lat[name].append(kill_once(crash[name]))
+        out["restart"] = lat
+
+        step("fleet: status and logs")
+        sup = masters["supctl"]
+        assert isinstance(sup, Supctl)
+        cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "supctl": (sup.ctl("status"), None), "supctl --json": (sup.ctl("status", "--json"), None),
+            "supervisord": (masters["supervisord"].ctl("status"), None),  # type: ignore[union-attr]
+        }
+        logs = {"supctl": (sup.ctl("logs", "-n", "10"), None)}
+        if a.pm2:
+            pm2 = masters["pm2"]
+            assert isinstance(pm2, Pm2)
+            cmds["pm2"] = (pm2.ctl("ls"), pm2.env)
+            cmds["pm2 jlist"] = (pm2.ctl("jlist"), pm2.env)
+            logs["pm2"] = (pm2.ctl("logs", "--nostream", "--lines", "10"), pm2.env)
+        cmds["python -c pass"] = ([str(py), "-c", "pass"], None)
+        out["status"] = interleaved(cmds, a.status_runs)
+        out["logs"] = interleaved(logs, 3)
+    finally:
+        for m in masters.values():
+            m.stop()
+        bare.terminate()
+        bare.wait()
+    return out
+
+
+# -- memory: 100 and 1,000 -------------------------------------------------------------------
+
+def memory(tmp: Path, venv: Path, sizes: tuple[int, ...] = (100, 1000)) -> dict[str, tuple[float, float, float]]:
+    masters = {n: Supctl(venv, tmp / f"memory-{n}", f'[bots.idle]\ncmd = ["sleep", "3600"]\ninstances = {n}\nstart_grace = "0s"\n')
+               for n in sizes}
+    bare = subprocess.Popen([str(venv / "bin" / "python"), "-c", BARE])
+    try:
+        for m in masters.values():
+            m.start()
+        for n, m in masters.items():
+            wait_until(lambda: sum(1 for c in psutil.Process(m.pid).children() if c.name() == "sleep") >= n, 60 + n * 0.3,
+                       f"{n} sleep children", every=0.2)
+        return idle_cost({**{str(n): m.pid for n, m in masters.items()}, "bare": bare.pid}, 3)
+    finally:
+        for m in masters.values():
+            m.stop()
+        bare.terminate()
+        bare.wait()
 
 
 # -- log flood -------------------------------------------------------------------------------
@@ -197,39 +359,44 @@ def lines_lost(path: Path, total: int) -> int:
     return lost
 
 
-def flood(master: Supctl | Supervisord, log: Path, needle: str, total: int) -> tuple[float, int]:
-    master.start()
-    try:
-        wait_until(lambda: log.exists() and log.stat().st_size >= total, 300, "the flood in the log", every=0.002)
-        t1 = time.time()
-        return total / MIB / (t1 - log_time(master.log, needle)), lines_lost(log, total)
-    finally:
-        master.stop()
+def prefix_len(log: Path) -> int:
+    """Bytes in front of each flood line (the timestamp, when on): the first line starts with its block number."""
+    with log.open("rb") as f:
+        head = f.read(LINE + 64)
+    return max(0, head.find(b"00000000 "))
 
 
-def flood_supctl(tmp: Path, total: int) -> tuple[float, int]:
-    d = tmp / "flood-supctl"
+def flood_one(name: str, tmp: Path, venv: Path, total: int, timestamps: bool = False) -> tuple[float, int]:
+    d = tmp / f"flood-{name}"
     d.mkdir()
-    m = Supctl(d, f"""[bots.flood]
-cmd = ["{sys.executable}", "{ROOT / 'tests/integration/bots/flood.py'}", "{total}"]
+    start = d / "start"
+    sh = f"date +%s.%N > {start}; exec {venv / 'bin/python'} {ROOT / 'tests/integration/bots/flood.py'} {total}"
+    m: Master
+    if name.startswith("supctl"):
+        m = Supctl(venv, d, f"""[bots.flood]
+cmd = ["/bin/sh", "-c", "{sh}"]
 restart = "never"
 start_grace = "100ms"
-log = {{ max_size = "{2 * total}B", backups = 1 }}
+log = {{ max_size = "{3 * total}B", backups = 1, timestamps = {str(timestamps).lower()} }}
 """)
-    return flood(m, d / "state" / "logs" / "flood.log", "flood:0 STOPPED -> STARTING", total)
-
-
-def flood_supervisord(tmp: Path, total: int) -> tuple[float, int]:
-    d = tmp / "flood-sv"
-    d.mkdir()
-    sv = Supervisord(d, f"""[program:flood]
-command={sys.executable} {ROOT / 'tests/integration/bots/flood.py'} {total}
-stdout_logfile={d / 'flood.log'}
-stdout_logfile_maxbytes=0
-autorestart=false
-startsecs=0
-""")
-    return flood(sv, d / "flood.log", "spawned: 'flood'", total)
+        log = d / "state" / "logs" / "flood.log"
+    elif name == "supervisord":
+        log = d / "flood.log"
+        m = Supervisord(d, f"[program:flood]\ncommand=/bin/sh -c '{sh.replace('%', '%%')}'\nstdout_logfile={log}\nstdout_logfile_maxbytes=0\n"
+                           "autorestart=false\nstartsecs=0\n")
+    else:
+        log = d / "flood.log"
+        m = Pm2(d, [{"name": "flood", "script": "/bin/sh", "args": ["-c", sh], "interpreter": "none", "autorestart": False,
+                     "out_file": str(log), "error_file": str(d / "flood.err")}])
+    m.start()
+    try:
+        wait_until(lambda: log.exists() and log.stat().st_size >= total + (total // LINE) * prefix_len(log), 300,
+                   f"the flood in {log}", every=0.002)
+        t1 = time.time()
+        rate = total / MIB / (t1 - float(start.read_text()))
+        return rate, -1 if timestamps else lines_lost(log, total)
+    finally:
+        m.stop()
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -238,9 +405,17 @@ def step(what: str) -> None:
     print(f"... {what}", file=sys.stderr, flush=True)
 
 
-def row(what: str, ours: float, theirs: float, unit: str, target: str) -> str:
-    ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-    return f"{what:<34} {ours:>10.2f} {theirs:>12.2f} {unit:<7} {ratio:>8}  {target}"
+def fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def row(what: str, vals: tuple[float | None, float | None, float | None, float | None], unit: str, check: str = "") -> str:
+    return f"{what:<40} " + " ".join(f"{fmt(v):>11}" for v in vals) + f"  {unit:<6} {check}"
+
+
+def check(label: str, ratio: float, limit: float, le: bool = True) -> str:
+    ok = ratio <= limit if le else ratio >= limit
+    return f"{label} {ratio:.2f}x {'<=' if le else '>='} {limit}x {'ok' if ok else 'MISSED'}"
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -249,51 +424,100 @@ def pct(xs: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kills", type=int, default=50)
-    ap.add_argument("--instances", type=int, default=100)
+    ap.add_argument("--instances", type=int, default=50)
+    ap.add_argument("--kills", type=int, default=30)
     ap.add_argument("--idle", type=float, default=30.0)
     ap.add_argument("--mib", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3, help="start rounds (median)")
+    ap.add_argument("--status-runs", type=int, default=15)
+    ap.add_argument("--no-pm2", dest="pm2", action="store_false", help="leave pm2 out (no node on the machine)")
+    ap.add_argument("--only", choices=["start", "fleet", "memory", "flood"], action="append",
+                    help="run only these parts (repeatable); all by default")
     a = ap.parse_args()
+    parts = set(a.only or ["start", "fleet", "memory", "flood"])
+    n = a.instances
+    step("installing supctl into bench/.venvs/supctl")
+    venv = supctl_venv()
     with tempfile.TemporaryDirectory(prefix="supctl-bench-") as tmpdir:
         tmp = Path(tmpdir)
         (tmp / "stamper.py").write_text(STAMPER)
+        starts: dict[str, list[float]] = {}
+        if "start" in parts:
+            for r in range(a.rounds):
+                step(f"start {n}, round {r + 1} of {a.rounds}")
+                for k, v in start_round(tmp, venv, n, r, a.pm2).items():
+                    starts.setdefault(k, []).append(v)
+        fl = fleet(tmp, venv, n, a) if "fleet" in parts else None
+        if "memory" in parts:
+            step("memory: supctl with 100 and 1,000 idle bots beside the bare stack")
+        mem = memory(tmp, venv) if "memory" in parts else None
+        floods: dict[str, tuple[float, int]] = {}
+        if "flood" in parts:
+            for name in ["supctl", "supctl-ts", "supervisord"] + (["pm2"] if a.pm2 else []):
+                step(f"log flood {a.mib} MiB: {name}")
+                floods[name] = flood_one(name, tmp, venv, a.mib * MIB, timestamps=name == "supctl-ts")
+    report(a, starts, fl, mem, floods)
 
-        step(f"restart latency, {a.kills} kills each")
-        ours_r, floor = restart_supctl(tmp, a.kills)
-        sv_r = restart_supervisord(tmp, a.kills)
 
-        step(f"start {a.instances}, then {a.idle:.0f}s idle")
-        ours_m, sv_m = sleepers_supctl(tmp, a.instances), sleepers_supervisord(tmp, a.instances)
-        try:
-            sv_start = time_start(sv_m, "entered RUNNING state", a.instances)
-            ours_start = time_start(ours_m, "-> RUNNING", a.instances)
-            assert ours_m.proc and sv_m.proc
-            idle = idle_cost({"supctl": ours_m.proc.pid, "supervisord": sv_m.proc.pid}, a.idle)
-            guardian = next(c for c in psutil.Process(ours_m.proc.pid).children() if c.cmdline()[-1:] == [GUARDIAN_SCRIPT])
-            guardian_mib = guardian.memory_info().rss / MIB
-        finally:
-            ours_m.stop()
-            sv_m.stop()
-
-        step(f"log flood, {a.mib} MiB")
-        total = a.mib * MIB
-        ours_f, ours_lost = flood_supctl(tmp, total)
-        sv_f, sv_lost = flood_supervisord(tmp, total)
-
-    print(f"process engine, supctl vs supervisord in the same run ({os.cpu_count()} cores)")
-    print(f"{'measure':<34} {'supctl':>10} {'supervisord':>12} {'unit':<7} {'ratio':>8}  target")
-    print(row("restart latency median", statistics.median(ours_r), statistics.median(sv_r), "ms", "(floor below)"))
-    print(row("restart latency p95", pct(ours_r, 95), pct(sv_r, 95), "ms", ""))
-    print(row(f"start {a.instances} until all RUNNING", ours_start, sv_start, "s", "<= 0.33x"))
-    print(row(f"master RSS, {a.instances} idle children", idle["supctl"][0], idle["supervisord"][0], "MiB", "supctl <= 25 MiB"))
-    print(row("master USS (not shared)", idle["supctl"][1], idle["supervisord"][1], "MiB", ""))
-    print(f"{'  + supctl guardian process RSS':<34} {guardian_mib:>10.2f} {'-':>12} MiB")
-    print(row(f"master CPU over {a.idle:.0f}s idle", idle["supctl"][2], idle["supervisord"][2], "CPU-s", "<= 1x"))
-    print(row(f"log flood {a.mib} MiB, 4 KiB lines", ours_f, sv_f, "MiB/s", ">= 1x"))
-    print(f"{'log flood lines lost':<34} {ours_lost:>10} {sv_lost:>12}")
-    fm = statistics.median(floor)
-    print(f"restart floor (subprocess.Popen): median {fm:.2f} ms, p95 {pct(floor, 95):.2f} ms; "
-          f"supctl median / floor = {statistics.median(ours_r) / fm:.2f}x (target <= 1.3x)")
+def report(a: argparse.Namespace, starts: dict[str, list[float]], fl: dict[str, object] | None,
+           mem: dict[str, tuple[float, float, float]] | None, floods: dict[str, tuple[float, int]]) -> None:
+    n = a.instances
+    med = {k: statistics.median(v) for k, v in starts.items()}
+    print(f"\nprocess engine, {n} instances: supctl, supervisord, pm2 and the floors in the same run ({os.cpu_count()} cores)")
+    print(f"{'measure':<40} {'supctl':>11} {'supervisord':>11} {'pm2':>11} {'floor':>11}  {'unit':<6} target")
+    if med:
+        f = med["floor"]
+        print(row(f"start {n}: launch -> all exec'd (-f)", (med["supctl -f"], med["supervisord"], med.get("pm2"), f), "s",
+                  check("supctl -f / Popen loop", med["supctl -f"] / f, 1.2)))
+        print(row(f"start {n}: daemonizing `supctl start`", (med["supctl"], None, None, f), "s",
+                  check("supctl / Popen loop", med["supctl"] / f, 1.3)))
+    if fl is not None:
+        lat = fl["restart"]
+        idle = fl["idle"]
+        st = fl["status"]
+        logs = fl["logs"]
+        assert isinstance(lat, dict) and isinstance(idle, dict) and isinstance(st, dict) and isinstance(logs, dict)
+        fm = statistics.median(lat["floor"])
+        print(row(f"restart latency median (under {n})", (statistics.median(lat["supctl"]), statistics.median(lat["supervisord"]),
+                  statistics.median(lat["pm2"]) if "pm2" in lat else None, fm), "ms",
+                  check("supctl / Popen once", statistics.median(lat["supctl"]) / fm, 1.0)))
+        print(row("restart latency p95", (pct(lat["supctl"], 95), pct(lat["supervisord"], 95),
+                  pct(lat["pm2"], 95) if "pm2" in lat else None, pct(lat["floor"], 95)), "ms"))
+        g = idle["guardian"]
+        print(row(f"master RSS, {n + 1} idle children", (idle["supctl"][0], idle["supervisord"][0],
+                  idle["pm2"][0] if "pm2" in idle else None, idle["bare"][0]), "MiB", "floor: bare stack"))
+        print(row("master USS (not shared)", (idle["supctl"][1], idle["supervisord"][1],
+                  idle["pm2"][1] if "pm2" in idle else None, idle["bare"][1]), "MiB"))
+        print(row("  supctl guardian RSS / USS", (g[0], None, None, g[1]), "MiB", "(floor column: its USS)"))
+        print(row("  supctl master + guardian RSS", (idle["supctl"][0] + g[0], None, None, None), "MiB"))
+        print(row(f"master CPU over {a.idle:.0f}s idle", (idle["supctl"][2] + g[2], idle["supervisord"][2],
+                  idle["pm2"][2] if "pm2" in idle else None, idle["bare"][2]), "CPU-s",
+                  "supctl (+guardian) = 0 " + ("ok" if idle["supctl"][2] + g[2] < 0.01 else "MISSED")))
+        print(row(f"status, {n + 1} instances", (st["supctl"], st["supervisord"], st.get("pm2"), st["python -c pass"]), "ms",
+                  check("supctl / supervisorctl", st["supctl"] / st["supervisord"], 0.4)
+                  + (" ; < 150 ms " + ("ok" if st["supctl"] < 150 else "MISSED"))))
+        print(row("status --json (pm2: jlist)", (st["supctl --json"], None, st.get("pm2 jlist"), st["python -c pass"]), "ms",
+                  "< 150 ms " + ("ok" if st["supctl --json"] < 150 else "MISSED")))
+        print(row(f"logs: last 10 lines of all {n + 1}", (logs["supctl"], None, logs.get("pm2"), None), "ms"))
+    if floods:
+        mib = a.mib
+        sv = floods["supervisord"][0]
+        print(row(f"log flood {mib} MiB, 4 KiB lines", (floods["supctl"][0], sv, floods["pm2"][0] if "pm2" in floods else None, None),
+                  "MiB/s", check("supctl / supervisord", floods["supctl"][0] / sv, 1.0, le=False)))
+        print(row("log flood, supctl timestamps on", (floods["supctl-ts"][0], None, None, None), "MiB/s",
+                  check("on / off", floods["supctl-ts"][0] / floods["supctl"][0], 0.8, le=False)))
+        print(f"{'log flood lines lost':<40} {floods['supctl'][1]:>11} {floods['supervisord'][1]:>11} "
+              f"{floods['pm2'][1] if 'pm2' in floods else '-':>11} {'-':>11}  lines  0")
+    if mem is not None:
+        bare, m100, m1000 = mem["bare"], mem["100"], mem["1000"]
+        above = (m100[0] - bare[0]) * 1024
+        per = (m1000[0] - m100[0]) * MIB / 1024 / 900
+        print(f"\nmaster memory (RSS; USS in brackets), idle `sleep` bots, beside the bare stack in the same window")
+        print(f"  bare stack (asyncio, uvloop, msgspec, psutil; idle loop) {bare[0]:7.2f} MiB ({bare[1]:.2f})")
+        print(f"  supctl master, 100 bots   {m100[0]:7.2f} MiB ({m100[1]:.2f})   above bare: {above:6.0f} KiB  "
+              f"target <= 2048 {'ok' if above <= 2048 else 'MISSED'}")
+        print(f"  supctl master, 1,000 bots {m1000[0]:7.2f} MiB ({m1000[1]:.2f})   per extra instance: {per:5.1f} KiB  "
+              f"target <= 12 {'ok' if per <= 12 else 'MISSED'}")
 
 
 if __name__ == "__main__":
