@@ -1,54 +1,100 @@
-"""CPU and memory of each instance's whole process tree, from psutil, sampled at most once a second."""
+"""CPU and memory of each instance's whole process tree, read from /proc, sampled at most once a second.
+
+A tree is walked down from its leader through /proc/PID/task/TID/children, so a status call costs a few
+reads per process of our own trees: psutil.process_iter read /proc/N/stat of every process on the machine
+to find parents, then built a Process object per tree member (at 1,000 bots that was most of a status call).
+Kernels built without CONFIG_PROC_CHILDREN have no children files; there the parent links come from the
+health package's one scan of /proc, as before.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 
-import psutil
+from ..health.tree import scan_links
 
 MIN_INTERVAL = 1.0
 """CPU % over less than this is noise; status calls closer together share one sample (and stay cheap)."""
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+HAS_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _stat(pid: int) -> tuple[int, int, int, int] | None:
+    """(start time, CPU ticks used, resident pages, threads) of one process, None once it is gone."""
+    data = _read(f"/proc/{pid}/stat")
+    if not data:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()  # the command name may hold spaces and parentheses
+    return int(fields[19]), int(fields[11]) + int(fields[12]), int(fields[21]), int(fields[17])
+
+
+def _children(pid: int, threads: int) -> list[int]:
+    """Every thread's children (a child belongs to the thread that forked it); one read for a single thread."""
+    try:
+        tids = [str(pid)] if threads == 1 else os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    kids: list[int] = []
+    for tid in tids:
+        kids.extend(map(int, (_read(f"/proc/{pid}/task/{tid}/children") or b"").split()))
+    return kids
+
 
 class Usage:
-    """Keeps the psutil.Process objects seen last time, so cpu_percent measures the time since the previous sample."""
+    """Keeps each process's CPU ticks from the last sample (keyed by pid and start time, so a reused pid starts
+    afresh), so CPU % is measured over the time since the previous sample, as psutil's cpu_percent(None) did."""
 
-    def __init__(self) -> None:
-        self._procs: dict[int, psutil.Process] = {}
+    def __init__(self, min_interval: float = MIN_INTERVAL) -> None:
+        self._min_interval = min_interval
+        self._ticks: dict[tuple[int, int], int] = {}
         self._last: dict[int, tuple[float, int]] = {}
         self._at = 0.0
 
     def sample(self, pids: list[int]) -> dict[int, tuple[float, int]]:
         """(cpu %, rss bytes) of each pid's tree; pids that vanished are left out."""
         now = time.monotonic()
-        if now - self._at < MIN_INTERVAL and all(p in self._last for p in pids):
+        if now - self._at < self._min_interval and all(p in self._last for p in pids):
             return self._last
-        self._last, self._at = self._measure(pids), now
-        return self._last
-
-    def _measure(self, pids: list[int]) -> dict[int, tuple[float, int]]:
-        """One /proc scan for the parent links of every tree, then one oneshot read per process."""
-        children: dict[int, list[int]] = {}
-        for p in psutil.process_iter(["ppid"]):
-            children.setdefault(p.info["ppid"], []).append(p.pid)
-        seen: dict[int, psutil.Process] = {}
+        elapsed = now - self._at
+        kids_of: Callable[[int, int], list[int]] = _children
+        if not HAS_CHILDREN:
+            links = scan_links()
+            kids_of = lambda pid, threads: links.get(pid, [])  # noqa: E731
+        ticks: dict[tuple[int, int], int] = {}
         out: dict[int, tuple[float, int]] = {}
         for pid in pids:
-            cpu, rss, found = 0.0, 0, False
+            used, pages, found = 0, 0, False
             stack = [pid]
             while stack:
                 cur = stack.pop()
-                stack.extend(children.get(cur, ()))
-                try:
-                    proc = self._procs.get(cur) or psutil.Process(cur)
-                    with proc.oneshot():
-                        cpu += proc.cpu_percent(None)
-                        rss += proc.memory_info().rss
-                except psutil.Error:
+                st = _stat(cur)
+                if st is None:
                     continue
-                seen[cur] = proc
                 found = True
+                key = (cur, st[0])
+                ticks[key] = st[1]
+                before = self._ticks.get(key)
+                used += st[1] - before if before is not None else 0
+                pages += st[2]
+                stack.extend(kids_of(cur, st[3]))
             if found:
-                out[pid] = (cpu, rss)
-        self._procs = seen
+                out[pid] = (100.0 * used / _TICKS / elapsed if self._at else 0.0, pages * _PAGE)
+        self._ticks, self._last, self._at = ticks, out, now
         return out
