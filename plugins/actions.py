@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 
 import msgspec
 
-from supervisor.plugin import Recovery, RecoveryContext
+from supervisor.plugin import Recovery, RecoveryContext, parse_signal
 
 
 class Restart(Recovery):
@@ -37,17 +36,7 @@ class SignalOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A name ("HUP", "SIGUSR1") or a number."""
 
     def __post_init__(self) -> None:
-        signum(self.signal)
-
-
-def signum(value: str | int) -> int:
-    if isinstance(value, int):
-        return signal.Signals(value).value
-    name = value.upper() if value.upper().startswith("SIG") else f"SIG{value.upper()}"
-    try:
-        return signal.Signals[name].value
-    except KeyError:
-        raise ValueError(f"signal {value!r} is not a known signal name") from None
+        parse_signal(self.signal)
 
 
 class Signal(Recovery):
@@ -57,4 +46,4 @@ class Signal(Recovery):
     Options = SignalOptions
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
-        ctx.control.signal(signum(self.options.signal))
+        ctx.control.signal(parse_signal(self.options.signal).value)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import signal
 
 import msgspec
 
-from supervisor.plugin import CheckContext, HealthCheck, Recovery, RecoveryContext, Result
+from supervisor.plugin import CheckContext, HealthCheck, Recovery, RecoveryContext, Result, split_argv
 
 
 class ExecOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -17,12 +16,8 @@ class ExecOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An argv list, or a string split with shlex; never run through a shell."""
 
     def __post_init__(self) -> None:
-        if not argv(self.cmd):
+        if not split_argv(self.cmd):
             raise ValueError("cmd must not be empty")
-
-
-def argv(cmd: str | list[str]) -> list[str]:
-    return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
 
 
 def environment(ctx: CheckContext, reason: str | None = None) -> dict[str, str]:
@@ -59,9 +54,9 @@ class ExecCheck(HealthCheck):
 
     async def check(self, ctx: CheckContext) -> Result:
         try:
-            code, last = await run(argv(self.options.cmd), environment(ctx))
+            code, last = await run(split_argv(self.options.cmd), environment(ctx))
         except OSError as e:
-            return Result.fail(f"cannot run {argv(self.options.cmd)[0]}: {e.strerror or e}")
+            return Result.fail(f"cannot run {split_argv(self.options.cmd)[0]}: {e.strerror or e}")
         if code == 0:
             return Result.ok(last or "exit 0")
         return Result.fail(f"exit {code}" + (f": {last}" if last else ""))
@@ -74,6 +69,6 @@ class ExecRecovery(Recovery):
     Options = ExecOptions
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
-        code, last = await run(argv(self.options.cmd), environment(ctx, failure))
+        code, last = await run(split_argv(self.options.cmd), environment(ctx, failure))
         if code != 0:
-            raise RuntimeError(f"{argv(self.options.cmd)[0]} exited {code}" + (f": {last}" if last else ""))
+            raise RuntimeError(f"{split_argv(self.options.cmd)[0]} exited {code}" + (f": {last}" if last else ""))

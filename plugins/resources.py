@@ -8,15 +8,7 @@ import time
 
 import msgspec
 
-from supervisor.plugin import CheckContext, Duration, HealthCheck, Result, Size
-
-
-def human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f}{unit}"
-        size /= 1000
-    return f"{size:.0f}TB"
+from supervisor.plugin import CheckContext, Duration, HealthCheck, Result, Size, format_size
 
 
 class MemoryOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -32,8 +24,8 @@ class MemoryCheck(HealthCheck):
     async def check(self, ctx: CheckContext) -> Result:
         rss = ctx.tree_rss()
         if rss > self.options.max_rss:
-            return Result.fail(f"rss {human(rss)} > max {human(self.options.max_rss)}")
-        return Result.ok(f"rss {human(rss)}")
+            return Result.fail(f"rss {format_size(rss)} > max {format_size(self.options.max_rss)}")
+        return Result.ok(f"rss {format_size(rss)}")
 
 
 class CpuOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -88,5 +80,5 @@ class DiskCheck(HealthCheck):
         except OSError as e:
             return Result.fail(f"{self.options.path}: {e.strerror or e}")
         if free < self.options.min_free:
-            return Result.fail(f"{human(free)} free on {self.options.path} < min {human(self.options.min_free)}")
-        return Result.ok(f"{human(free)} free")
+            return Result.fail(f"{format_size(free)} free on {self.options.path} < min {format_size(self.options.min_free)}")
+        return Result.ok(f"{format_size(free)} free")

@@ -57,7 +57,7 @@ def setup_logging(procfile: Procfile, stream: bool) -> None:
     # stand between a crash and the restart. The logging HOWTO's "Optimization" section names these switches.
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    rotating = RotatingLogHandler(RotatingLog(paths.master_log(procfile.state_dir), cfg.max_bytes, cfg.backups))
+    rotating = RotatingLogHandler(RotatingLog(paths.master_log(procfile.state_dir), cfg.max_size, cfg.backups))
     handlers: list[logging.Handler] = [rotating]
     if stream:
         handlers.append(logging.StreamHandler(sys.stderr))

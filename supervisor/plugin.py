@@ -16,27 +16,14 @@ from typing import Any, ClassVar, Literal, Protocol
 import msgspec
 
 from .core.backoff import backoff_delay
-from .core.units import parse_duration, parse_size
+from .core.commands import parse_signal, split_argv
+from .core.units import Duration, Size, format_size
 
 __all__ = [
     "BotControl", "BusView", "CheckContext", "Duration", "EventHook", "EventKind", "HealthCheck", "NoOptions",
     "ProcessEvent", "ProcessInfo", "Recovery", "RecoveryContext", "RecoveryRef", "RecoverySkipped", "Result", "Size",
-    "backoff_delay",
+    "backoff_delay", "format_size", "parse_signal", "split_argv",
 ]
-
-
-class Duration(float):
-    """Seconds, written in options as "250ms", "10s", "5m"; the loader parses and validates it."""
-
-    def __new__(cls, value: str | float) -> Duration:
-        return super().__new__(cls, parse_duration(value) if isinstance(value, str) else value)
-
-
-class Size(int):
-    """Bytes, written in options as "500KB", "1GiB"; the loader parses and validates it."""
-
-    def __new__(cls, value: str | int) -> Size:
-        return super().__new__(cls, parse_size(value) if isinstance(value, str) else value)
 
 
 class Result(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""The records bots and tasks share, apart from config.py so that task_config.py can use them too."""
+"""The records bots and tasks share, apart from procfile.py so that tasks.py can use them too."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import shlex
 
 import msgspec
 
-from ..core.units import parse_size
+from ..core.commands import split_argv
+from ..core.units import Size
 
 
 class Struct(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -14,13 +15,9 @@ class Struct(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tr
 
 
 class LogConfig(Struct):
-    max_size: str = "50MB"
+    max_size: Size = Size("50MB")
     backups: int = 5
     timestamps: bool = False
-
-    @property
-    def max_bytes(self) -> int:
-        return parse_size(self.max_size)
 
 
 class Command(Struct):
@@ -34,4 +31,4 @@ class Command(Struct):
     def argv(self) -> list[str]:
         if self.shell:
             return ["/bin/sh", "-c", self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)]
-        return shlex.split(self.cmd) if isinstance(self.cmd, str) else list(self.cmd)
+        return split_argv(self.cmd)

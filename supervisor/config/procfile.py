@@ -1,4 +1,4 @@
-"""The procfile schema as msgspec Structs: load, validate, merge [defaults], dump with tomli-w."""
+"""The procfile schema as msgspec Structs: load, validate, merge [defaults]."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..core.units import parse_duration
+from ..core.commands import parse_signal
+from ..core.units import Duration, format_size
 from ..errors import ConfigError, ConfigErrors
 from .common import Command, LogConfig, Struct
 from .http import HttpConfig, check_http
@@ -19,18 +20,19 @@ from .paths import log_name
 from .schedules import Cron, zone
 from .tables import convert_table, describe, did_you_mean
 from .tasks import TaskConfig, parse_tasks
+from .watching import watch_problems
 
 
 class BackoffConfig(Struct):
-    initial: str = "100ms"
+    initial: Duration = Duration("100ms")
     factor: float = 2.0
-    max: str = "30s"
+    max: Duration = Duration("30s")
     jitter: float = 0.1
 
 
 class RestartLimit(Struct):
     count: int = 10
-    window: str = "5m"
+    window: Duration = Duration("5m")
 
 
 class SupervisorConfig(Struct):
@@ -50,21 +52,21 @@ class BotConfig(Command):
     success_codes: list[int] = msgspec.field(default_factory=lambda: [0])
     backoff: BackoffConfig = BackoffConfig()
     restart_limit: RestartLimit = RestartLimit()
-    start_grace: str = "1s"
+    start_grace: Duration = Duration("1s")
     stop_signal: str | int = "TERM"
-    stop_timeout: str = "10s"
+    stop_timeout: Duration = Duration("10s")
     depends_on: list[str] = []
     log: LogConfig | None = None
     restart_cron: str | None = None
     watch: list[str] = []
     watch_ignore: list[str] = []
     health: list[dict[str, Any]] = []
-    start_timeout: str = "60s"
+    start_timeout: Duration = Duration("60s")
     kill_switch: bool = True
     """Stopped, and kept from starting, while the kill switch is active."""
 
     def signum(self) -> signal.Signals:
-        return to_signal(self.stop_signal)
+        return parse_signal(self.stop_signal)
 
 
 class BusConfig(Struct):
@@ -97,7 +99,7 @@ class Procfile(Struct):
         return self.cwd_of(self.bots[name])
 
     def cwd_of(self, command: Command) -> Path:
-        return (self.base_dir / command.cwd).resolve() if command.cwd else self.base_dir.resolve()
+        return _cwd(self.file, command)
 
     def http_token_path(self) -> Path:
         """[http] token_file relative to the procfile, or the generated one in state_dir."""
@@ -131,18 +133,6 @@ NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 RESERVED_BOT_NAMES = frozenset({"supctl"})
 """The master's own identity on the bus (and in supctl.* topics): no bot may take it."""
-_DURATIONS = {
-    "start_grace": (), "stop_timeout": (),
-    "backoff.initial": ("backoff", "initial"), "backoff.max": ("backoff", "max"),
-    "restart_limit.window": ("restart_limit", "window"), "start_timeout": (),
-}
-
-
-def to_signal(value: str | int) -> signal.Signals:
-    if isinstance(value, int):
-        return signal.Signals(value)
-    name = value.upper()
-    return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
 
 
 def parse_dotenv(path: Path) -> dict[str, str]:
@@ -208,8 +198,12 @@ def loads(data: bytes | str, file: str) -> Procfile:
             errors.append(ConfigError(file, key, f"the name {name!r} is reserved for the master (its bus identity); rename the bot"))
             continue
         merged = merge(defaults, table) if isinstance(table, dict) else table
-        bot = convert_table(merged, BotConfig, file, key, errors)
-        if bot is not None and _check_bot(file, key, bot, errors):
+        found = len(errors)
+        bot = convert_table(merged, BotConfig, file, key, errors, partial=True)
+        if bot is not None:
+            for sub, message in watch_problems(_cwd(file, bot), bot.watch, bot.watch_ignore):
+                errors.append(ConfigError(file, f"{key}.{sub}", message))
+        if bot is not None and _check_bot(file, key, bot, errors) and len(errors) == found:
             bots[name] = bot
             if bot.env_file:
                 env_path = Path(file).parent / bot.env_file
@@ -248,6 +242,11 @@ def _check_log_names(file: str, bots: dict[str, BotConfig], tasks: dict[str, Any
             errors.append(ConfigError(file, f"tasks.{name}", f"its log file {name}.log would be shared with {owners[name + '.log']}; rename the task"))
 
 
+def _cwd(file: str, command: Command) -> Path:
+    base = Path(file).parent
+    return (base / command.cwd).resolve() if command.cwd else base.resolve()
+
+
 def _missing(file: str, key: str, path: Path, errors: list[ConfigError]) -> dict[str, str]:
     errors.append(ConfigError(file, f"{key}.env_file", f"expected an existing dotenv file, found no file at {path}"))
     return {}
@@ -271,32 +270,22 @@ def _check_defaults(raw: object, file: str, errors: list[ConfigError]) -> dict[s
         return {}
     for k in NOT_DEFAULTABLE & raw.keys():
         errors.append(ConfigError(file, f"defaults.{k}", "is per bot and cannot be set under [defaults]"))
-    probe = convert_table({**raw, "cmd": "true"}, BotConfig, file, "defaults", errors, ignore=NOT_DEFAULTABLE - {"cmd"})
+    probe = convert_table({**raw, "cmd": "true"}, BotConfig, file, "defaults", errors, ignore=NOT_DEFAULTABLE - {"cmd"},
+                          partial=True)
     if probe is not None:
         _check_bot(file, "defaults", probe, errors)
     return raw if len(errors) == before else {}
 
 
 def _check_log(file: str, key: str, log: LogConfig, errors: list[ConfigError]) -> None:
-    try:
-        if log.max_bytes < 1024:
-            errors.append(ConfigError(file, f"{key}.max_size", f"expected at least 1KB, found {log.max_size!r}"))
-    except ValueError as e:
-        errors.append(ConfigError(file, f"{key}.max_size", str(e)))
+    if log.max_size < 1024:
+        errors.append(ConfigError(file, f"{key}.max_size", f"expected at least 1KiB (1024 bytes), found {format_size(log.max_size)}"))
     if log.backups < 0:
         errors.append(ConfigError(file, f"{key}.backups", f"expected 0 or more, found {log.backups}"))
 
 
 def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -> bool:
     before = len(errors)
-    for dotted, path in _DURATIONS.items():
-        obj: Any = bot
-        for part in path or (dotted,):
-            obj = getattr(obj, part)
-        try:
-            parse_duration(obj)
-        except ValueError as e:
-            errors.append(ConfigError(file, f"{key}.{dotted}", str(e)))
     if bot.instances < 1:
         errors.append(ConfigError(file, f"{key}.instances", f"expected an integer >= 1, found {bot.instances}"))
     try:
@@ -306,8 +295,8 @@ def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -
         errors.append(ConfigError(file, f"{key}.cmd", f"cannot split the command string: {e}"))
     try:
         bot.signum()
-    except (KeyError, ValueError):
-        errors.append(ConfigError(file, f"{key}.stop_signal", f"expected a signal name like 'TERM' or 'INT', found {describe(bot.stop_signal)}"))
+    except ValueError as e:
+        errors.append(ConfigError(file, f"{key}.stop_signal", str(e)))
     b = bot.backoff
     if b.factor < 1:
         errors.append(ConfigError(file, f"{key}.backoff.factor", f"expected a number >= 1, found {b.factor}"))
@@ -354,25 +343,3 @@ def _check_dependencies(file: str, raw_bots: dict[str, Any], errors: list[Config
     for n in deps:
         if n not in state:
             visit(n)
-
-
-class Timing(msgspec.Struct, frozen=True):
-    """A bot's durations in seconds, parsed once after validation."""
-
-    start_grace: float
-    stop_timeout: float
-    backoff_initial: float
-    backoff_max: float
-    restart_window: float
-    start_timeout: float
-
-
-def timing(bot: BotConfig) -> Timing:
-    return Timing(
-        start_grace=parse_duration(bot.start_grace),
-        stop_timeout=parse_duration(bot.stop_timeout),
-        backoff_initial=parse_duration(bot.backoff.initial),
-        backoff_max=parse_duration(bot.backoff.max),
-        restart_window=parse_duration(bot.restart_limit.window),
-        start_timeout=parse_duration(bot.start_timeout),
-    )

@@ -1,14 +1,17 @@
-"""Turn raw TOML tables into msgspec Structs, collecting errors that name file and dotted key."""
+"""The one converter from raw TOML tables to msgspec Structs (procfile and plugin options alike): every error
+names file and dotted key, unknown keys get a did-you-mean, Duration and Size are parsed on the way in."""
 
 from __future__ import annotations
 
 import re
 import types
 import typing
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
+from ..core import units
 from ..errors import ConfigError
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -37,18 +40,28 @@ def humanize(msg: str, tp: object) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+DecHook = Callable[[type, Any], Any]
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
     import difflib  # only on the error path (~200 KiB of RSS in every master otherwise)
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def msgspec_key(prefix: str, err: msgspec.ValidationError) -> tuple[str, str]:
-    """Map msgspec's `$.a[0].b` path onto our dotted key under `prefix`, and strip it from the message."""
+def msgspec_key(prefix: str, err: msgspec.ValidationError, fields: Sequence[str] = ()) -> tuple[str, str]:
+    """Map msgspec's `$.a[0].b` path onto our dotted key under `prefix`, and strip it from the message.
+
+    A ValueError from a Struct's `__post_init__` has no path; if its message starts with a field's
+    name ("url must start with http://"), that field is the key.
+    """
     text = str(err)
     m = _MSGSPEC_PATH.search(text)
     if not m:
+        first = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text)
+        if first and first.group(0) in fields:
+            return f"{prefix}.{first.group(0)}", text
         return prefix, text
     path = m.group("path")
     path = re.sub(r"\[(?:'|\")?([^\]'\"]+)(?:'|\")?\]", lambda g: f"[{g.group(1)}]" if g.group(1).isdigit() else f".{g.group(1)}", path)
@@ -63,43 +76,63 @@ def _struct_in(tp: object) -> type[msgspec.Struct] | None:
     return None
 
 
-def _check_nested(value: dict, tp: object, file: str, key: str, errors: list[ConfigError]) -> bool:
-    """A sub-table (backoff, log, env, ...) checked key by key so errors name `a.b.c` and unknown keys get a hint."""
+def unknown_key(name: str, fields: Sequence[str]) -> str:
+    return f"unknown key{did_you_mean(name, fields)}"
+
+
+def _check_nested(value: dict, tp: object, file: str, key: str, errors: list[ConfigError], dec_hook: DecHook,
+                  partial: bool) -> tuple[bool, object]:
+    """A sub-table (backoff, log, env, ...) checked key by key so errors name `a.b.c` and unknown keys get a hint.
+
+    Returns (handled, what a partial conversion keeps of it).
+    """
     struct = _struct_in(tp)
     if struct is not None:
-        convert_table(value, struct, file, key, errors)
-        return True
+        return True, convert_table(value, struct, file, key, errors, dec_hook=dec_hook, partial=partial)
     if typing.get_origin(tp) is dict:
         vtype = typing.get_args(tp)[1]
+        good = {}
         for k, v in value.items():
             try:
-                msgspec.convert(v, vtype, strict=True)
+                good[k] = msgspec.convert(v, vtype, strict=True, dec_hook=dec_hook)
             except msgspec.ValidationError as e:
                 path, msg = msgspec_key(f"{key}.{k}", e)
                 errors.append(ConfigError(file, path, f"{humanize(msg, vtype)}, found {describe(v)}"))
-        return True
-    return False
+        return True, good
+    return False, None
 
 
 def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[ConfigError],
-                  ignore: frozenset[str] = frozenset()) -> T | None:
-    """Convert one table, reporting every unknown key and every bad field (not just the first)."""
+                  ignore: frozenset[str] = frozenset(), *, dec_hook: DecHook = units.dec_hook,
+                  unknown: Callable[[str, Sequence[str]], str] = unknown_key, partial: bool = False) -> T | None:
+    """Convert one table, reporting every unknown key and every bad field (not just the first).
+
+    `dec_hook` builds the custom types (Duration, Size, and whatever a caller adds); `unknown` words the
+    error for a key the Struct lacks, given the key and the Struct's fields. With `partial`, a table with
+    bad fields still gives a Struct built from its good ones (defaults for the rest), so the caller's value
+    checks can report their errors in the same pass; the errors list says it is not a valid table.
+    """
     if not isinstance(raw, dict):
         errors.append(ConfigError(file, key, f"expected a table, found {describe(raw)}"))
         return None
     fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}  # the TOML key, e.g. `import` for `imports`
     before = len(errors)
+    good: dict[str, Any] = {}
     for name, value in raw.items():
         sub = f"{key}.{name}" if key else name
         if name in ignore:
             continue
         if name not in fields:
-            errors.append(ConfigError(file, sub, f"unknown key{did_you_mean(name, tuple(fields))}"))
+            errors.append(ConfigError(file, sub, unknown(name, tuple(fields))))
             continue
-        if isinstance(value, dict) and _check_nested(value, fields[name].type, file, sub, errors):
-            continue
+        if isinstance(value, dict):
+            handled, kept = _check_nested(value, fields[name].type, file, sub, errors, dec_hook, partial)
+            if handled:
+                if kept is not None:
+                    good[name] = kept
+                continue
         try:
-            msgspec.convert(value, fields[name].type, strict=True)
+            good[name] = msgspec.convert(value, fields[name].type, strict=True, dec_hook=dec_hook)
         except msgspec.ValidationError as e:
             path, msg = msgspec_key(sub, e)
             tp = fields[name].type if path == sub else None
@@ -108,10 +141,15 @@ def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[C
         if f.required and name not in raw:
             errors.append(ConfigError(file, f"{key}.{name}" if key else name, "is required"))
     if len(errors) > before:
-        return None
+        if not partial:
+            return None
+        try:
+            return cls(**good)
+        except (TypeError, ValueError):
+            return None
     try:
-        return msgspec.convert({k: v for k, v in raw.items() if k not in ignore}, cls, strict=True)
+        return msgspec.convert({k: v for k, v in raw.items() if k not in ignore}, cls, strict=True, dec_hook=dec_hook)
     except msgspec.ValidationError as e:
-        path, msg = msgspec_key(key, e)
+        path, msg = msgspec_key(key, e, tuple(fields))
         errors.append(ConfigError(file, path, humanize(msg, None)))
         return None

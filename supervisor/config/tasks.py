@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from ..core.units import parse_duration
+from ..core.units import Duration
 from ..errors import ConfigError
 from .common import Command, LogConfig
 from .schedules import At, Cron, Every, Schedule
@@ -14,23 +13,20 @@ from .tables import convert_table, describe
 
 class TaskConfig(Command):
     cron: str | None = None
-    every: str | None = None
+    every: Duration | None = None
     at: datetime | None = None
     tz: str = "UTC"
     overlap: bool = False
-    timeout: str | None = None
+    timeout: Duration | None = None
     log: LogConfig | None = None
 
     def schedule(self) -> Schedule:
         if self.cron is not None:
             return Cron(self.cron, self.tz)
         if self.every is not None:
-            return Every(parse_duration(self.every))
+            return Every(self.every)
         assert self.at is not None
         return At(self.at, self.tz)
-
-    def timeout_seconds(self) -> float | None:
-        return parse_duration(self.timeout) if self.timeout else None
 
 
 def parse_tasks(raw: object, file: str, errors: list[ConfigError], bot_names: set[str]) -> dict[str, TaskConfig]:
@@ -54,14 +50,9 @@ def _check(task: TaskConfig, file: str, key: str, errors: list[ConfigError]) -> 
     if len(given) != 1:
         errors.append(ConfigError(file, key, f"expected exactly one of cron, every, at; found {', '.join(given) or 'none'}"))
         return False
-    checks: list[tuple[str, Any]] = [(given[0], task.schedule)]
-    if task.timeout is not None:
-        checks.append(("timeout", task.timeout_seconds))
-    ok = True
-    for field, check in checks:
-        try:
-            check()
-        except ValueError as e:
-            errors.append(ConfigError(file, f"{key}.{field}", str(e)))
-            ok = False
-    return ok
+    try:
+        task.schedule()
+    except ValueError as e:
+        errors.append(ConfigError(file, f"{key}.{given[0]}", str(e)))
+        return False
+    return True

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..bus.frames import BusStats
-from ..config.procfile import to_signal
+from ..core.commands import parse_signal
 from ..core.states import State
 from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
@@ -119,9 +119,9 @@ class Handlers:
         if isinstance(selected, str):
             return Error(message=selected)
         try:
-            sig = to_signal(request.signal)
-        except (KeyError, ValueError):
-            return Error(message=f"unknown signal {request.signal!r}")
+            sig = parse_signal(request.signal)
+        except ValueError as e:
+            return Error(message=str(e))
         sent = [i.name for i in selected if i.send_signal(sig)]
         return ActionReply(message=f"sent {sig.name} to {len(sent)} instance(s)", affected=sent, ok=bool(sent))
 

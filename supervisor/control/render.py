@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..core.units import format_size
 from .protocol import BridgeStatus, HealthRow, InstanceStatus, TaskRow
 
 
@@ -21,13 +22,7 @@ def duration(seconds: float | None) -> str:
 
 
 def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n}"
+    return "-" if n is None else format_size(n)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

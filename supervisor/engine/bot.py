@@ -34,7 +34,7 @@ class Bot:
         logs_dir = procfile.state_dir / "logs"
         self.instances: list[Instance] = []
         for k in range(self.config.instances):
-            log = RotatingLog(logs_dir / log_name(name, k, self.config.instances), logcfg.max_bytes, logcfg.backups, logcfg.timestamps)
+            log = RotatingLog(logs_dir / log_name(name, k, self.config.instances), logcfg.max_size, logcfg.backups, logcfg.timestamps)
             self.instances.append(Instance(name, k, self.config, launch_for(procfile, name, k, base_env, instance_env(name, k)), log,
                                            on_transition, logger, guard=guard, gate=gate))
 

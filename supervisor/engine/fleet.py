@@ -79,7 +79,7 @@ class Fleet:
             await asyncio.gather(*(self.bots[d].ready.wait() for d in waiting))
         checked = [d for d in bot.config.depends_on if self.health.has_checks(d)]
         if checked:
-            timeout = bot.instances[0].timing.start_timeout
+            timeout = bot.config.start_timeout
             self.blocked[name] = f"waiting for {', '.join(checked)} to pass health checks (start_timeout {bot.config.start_timeout})"
             self._log.info("%s: %s", name, self.blocked[name])
             healthy = await asyncio.gather(*(self.health.wait_healthy(d, timeout) for d in checked))
@@ -151,7 +151,7 @@ class Fleet:
 
     async def _settle(self, selected: list[Instance], starters: list[asyncio.Task[None]]) -> None:
         """Wait (bounded) until dependencies let the bots start and the instances are RUNNING or failed for good."""
-        bound = max((i.timing.start_grace for i in selected), default=0.0) * 2 + 5.0
+        bound = max((i.config.start_grace for i in selected), default=0.0) * 2 + 5.0
 
         async def settled() -> None:
             await asyncio.gather(*(asyncio.shield(t) for t in starters), return_exceptions=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from ..config.procfile import BotConfig, Timing, timing
+from ..config.procfile import BotConfig
 from ..core import states
 from ..core.backoff import RestartBudget, backoff_delay
 from ..core.states import State
@@ -68,7 +68,6 @@ class Instance:
         self.bot = bot
         self.index = index
         self.config = config
-        self.timing: Timing = timing(config)
         self.launch = launch
         self.log = log
         self.state = State.STOPPED
@@ -84,7 +83,7 @@ class Instance:
         self._guard = guard
         self._gate = gate
         """Why the instance may not start (the kill switch), asked before every start and every restart."""
-        self._budget = RestartBudget(config.restart_limit.count, self.timing.restart_window)
+        self._budget = RestartBudget(config.restart_limit.count, config.restart_limit.window)
         self._child: Child | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
@@ -188,7 +187,7 @@ class Instance:
             if recycled is not None:
                 exit_info = msgspec.structs.replace(exit_info, reason=recycled)
             self.last_exit = exit_info
-            if was_running and exit_info.uptime >= self.timing.backoff_max:
+            if was_running and exit_info.uptime >= self.config.backoff.max:
                 attempt = 0
             if recycled is None and not self._should_restart(exit_info, was_running):
                 self._set(State.EXITED, f"exited with {exit_info.describe()}; restart = {self.config.restart}")
@@ -197,7 +196,7 @@ class Instance:
                 self._set(State.FATAL, f"exited with {exit_info.describe()}; more than {self.config.restart_limit.count} restarts in {self.config.restart_limit.window}")
                 return
             b = self.config.backoff
-            delay = backoff_delay(attempt, self.timing.backoff_initial, b.factor, self.timing.backoff_max, b.jitter, self._rng)
+            delay = backoff_delay(attempt, b.initial, b.factor, b.max, b.jitter, self._rng)
             attempt += 1
             self.restarts += 1
             self._set(State.BACKOFF, f"exited with {exit_info.describe()}; restart {self.restarts} in {delay:.3f}s")
@@ -234,7 +233,7 @@ class Instance:
             self.on_spawn()
         was_running = False
         try:
-            code = await asyncio.wait_for(asyncio.shield(self._child.exited), self.timing.start_grace)
+            code = await asyncio.wait_for(asyncio.shield(self._child.exited), self.config.start_grace)
         except TimeoutError:
             if self.state == State.STARTING:  # not when a stop already moved us to STOPPING
                 was_running = True
@@ -292,10 +291,10 @@ class Instance:
 
     async def _terminate_group(self, child: Child) -> None:
         pgid = child.pid
-        deadline = time.monotonic() + self.timing.stop_timeout
+        deadline = time.monotonic() + self.config.stop_timeout
         kill_group(pgid, self.config.signum())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(child.exited), self.timing.stop_timeout)
+            await asyncio.wait_for(asyncio.shield(child.exited), self.config.stop_timeout)
         while group_alive(pgid) and time.monotonic() < deadline:
             await asyncio.sleep(GROUP_POLL)
         if kill_group(pgid, signal.SIGKILL):

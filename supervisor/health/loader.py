@@ -183,6 +183,8 @@ def parse_health(file: str, bot: str, raw: list[dict[str, Any]], registry: Regis
             specs.append(_health_spec(file, bot, i, table, registry))
         except ConfigError as e:
             errors.append(e)
+        except ConfigErrors as e:
+            errors.extend(e.errors)
     if errors:
         raise ConfigErrors(errors)
     return specs

@@ -1,43 +1,19 @@
-"""Plugin options: raw TOML table -> the plugin's msgspec Struct, with errors at dotted keys."""
+"""Plugin options: a raw TOML table -> the plugin's msgspec Struct, through config's one table converter."""
 
 from __future__ import annotations
 
-import re
 import typing
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from ..errors import ConfigError
-from ..plugin import Duration, RecoveryRef, Size
+from ..config.tables import convert_table, did_you_mean
+from ..core import units
+from ..errors import ConfigError, ConfigErrors
+from ..plugin import RecoveryRef
 
-_PATH = re.compile(r"\s*-\s*at\s*`\$(?P<path>[^`]*)`\s*$")
-_UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
-_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    import difflib  # only on the error path (~200 KiB of RSS in every master otherwise)
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def key_of(prefix: str, err: msgspec.ValidationError, fields: Sequence[str] = ()) -> tuple[str, str]:
-    """msgspec's `$.steps[1].url` under `prefix` as `prefix.steps[1].url`, and the message without it.
-
-    A ValueError from an Options `__post_init__` has no path; if its message starts with
-    an option's name ("url must start with http://"), that option is the key.
-    """
-    text = str(err)
-    m = _PATH.search(text)
-    if m:
-        return prefix + m.group("path"), text[: m.start()].strip()
-    first = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text)
-    if first and first.group(0) in fields:
-        return f"{prefix}.{first.group(0)}", text
-    return prefix, text
+__all__ = ["convert_options", "did_you_mean", "recovery_fields"]
 
 
 def recovery_fields(options: type[msgspec.Struct]) -> dict[str, bool]:
@@ -59,34 +35,22 @@ def _holds(tp: Any, cls: type) -> bool:
 def convert_options(file: str, key: str, options: type[msgspec.Struct], raw: dict[str, Any],
                     common: Sequence[str]) -> Any:
     """Strict conversion; unknown keys get a did-you-mean over the plugin's fields and the common keys."""
-    fields = [f.name for f in msgspec.structs.fields(options)]
-    for name in raw:
-        if name not in fields:
-            raise ConfigError(file, f"{key}.{name}", f"unknown option{did_you_mean(name, [*fields, *common])}"
-                              + (f"; this plugin takes: {', '.join(fields)}" if fields else "; this plugin takes no options"))
-    try:
-        return msgspec.convert(raw, options, strict=True, dec_hook=_decode)
-    except msgspec.ValidationError as e:
-        path, message = key_of(key, e, fields)
-        m = _UNKNOWN.search(message)
-        if m:  # nested Struct with forbid_unknown_fields
-            return _raise(file, f"{path}.{m.group('name')}", "unknown option")
-        m = _MISSING.search(message)
-        if m:
-            return _raise(file, f"{path}.{m.group('name')}", "is required")
-        return _raise(file, path, message)
 
+    def unknown(name: str, fields: Sequence[str]) -> str:
+        takes = f"; this plugin takes: {', '.join(fields)}" if fields else "; this plugin takes no options"
+        return f"unknown option{did_you_mean(name, [*fields, *common])}{takes}"
 
-def _raise(file: str, key: str, message: str) -> Any:
-    raise ConfigError(file, key, message)
+    errors: list[ConfigError] = []
+    converted = convert_table(raw, options, file, key, errors, dec_hook=_decode, unknown=unknown)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+    return converted
 
 
 def _decode(tp: type, value: Any) -> Any:
-    """Options may use Duration, Size and RecoveryRef; everything else is plain msgspec."""
-    if tp is Duration or tp is Size:
-        if not isinstance(value, str):
-            raise ValueError(f"expected a {'duration like 10s' if tp is Duration else 'size like 500MB'} (a string), found {value!r}")
-        return tp(value)
+    """Options may use Duration, Size (parsed by core.units) and RecoveryRef (already built by the loader)."""
     if tp is RecoveryRef and isinstance(value, RecoveryRef):
         return value
-    raise ValueError(f"cannot convert {value!r} to {getattr(tp, '__name__', tp)}")
+    return units.dec_hook(tp, value)

@@ -32,7 +32,19 @@ class Automations:
         task = asyncio.get_running_loop().create_task(coro, name=f"automation {owner}")  # type: ignore[arg-type]
         tasks = self._tasks.setdefault(owner, [])
         tasks.append(task)
-        task.add_done_callback(lambda t: t in tasks and tasks.remove(t))
+
+        def done(t: asyncio.Task[None]) -> None:
+            if t in tasks:
+                tasks.remove(t)
+            self._report(owner, t)
+
+        task.add_done_callback(done)
+
+    def _report(self, owner: str, task: asyncio.Task[None]) -> None:
+        """A failed automation is a bug or a broken watch: say whose, never let the task swallow it."""
+        if not task.cancelled() and task.exception() is not None:
+            who = "the procfile watcher" if owner == PROCFILE else owner
+            self._logger.error("%s: %s failed", who, task.get_name(), exc_info=task.exception())
 
     def for_bot(self, name: str, bot: BotConfig, cwd: Path, timezone: str,
                 restart: Callable[[str, str], Awaitable[object]]) -> None:
@@ -76,7 +88,7 @@ class Automations:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # reported by the done-callback
                 await task
 
     async def close(self) -> None:

@@ -32,10 +32,10 @@ class ScheduledTask:
         self._cwd = procfile.cwd_of(config)
         self._env = {**base_env, "PYTHONUNBUFFERED": "1", **config.env, "SUPCTL_TASK": name}
         logcfg = config.log or procfile.supervisor.log
-        self.log = RotatingLog(procfile.state_dir / "logs" / f"{name}.log", logcfg.max_bytes, logcfg.backups, logcfg.timestamps)
+        self.log = RotatingLog(procfile.state_dir / "logs" / f"{name}.log", logcfg.max_size, logcfg.backups, logcfg.timestamps)
         self._logger = logger
         self._guard = guard
-        self.runner = TaskRunner(self._run, overlap=config.overlap, timeout=config.timeout_seconds(), on_done=self._done)
+        self.runner = TaskRunner(self._run, overlap=config.overlap, timeout=config.timeout, on_done=self._done)
         self.scheduler = Scheduler(config.schedule(), self._due)
         self._loop_task: asyncio.Task[None] | None = None
         self._waiters: dict[datetime, asyncio.Future[TaskRun]] = {}

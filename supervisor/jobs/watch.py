@@ -27,13 +27,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from ..config.watching import literal_trees, pattern_problem
+
 if TYPE_CHECKING:
     from watchfiles import Change
 
 
 log = logging.getLogger(__name__)
 
-_MAGIC = frozenset("*?[")
 _STEP_MS = 50  # how long watchfiles waits for more raw events before handing a batch over
 
 
@@ -53,8 +54,9 @@ class WatchFilter:
         if not patterns:
             raise ValueError("watch needs at least one pattern, like 'src/' or '*.py'")
         for pattern in [*patterns, *ignore]:
-            if not pattern.strip("/") or pattern.startswith("../") or "/../" in pattern:
-                raise ValueError(f"watch pattern {pattern!r} must name something under the bot's directory")
+            problem = pattern_problem(pattern)
+            if problem is not None:
+                raise ValueError(problem)
         self.root = root.absolute()
         self.patterns = list(patterns)
         self.ignore = list(ignore)
@@ -80,10 +82,9 @@ class WatchFilter:
 
     def watch_roots(self) -> list[Path]:
         """Only the trees the patterns need, so a big repo is not watched for `src/` alone."""
-        trees = [p.strip("/") for p in self.patterns if p.endswith("/") and not _MAGIC & set(p)]
-        if len(trees) < len(self.patterns):
+        roots = literal_trees(self.root, self.patterns)
+        if roots is None:
             return [self.root]
-        roots = sorted({self.root / tree for tree in trees})
         for tree in roots:
             if not tree.is_dir():
                 raise FileNotFoundError(f"watch: {tree} is not a directory")

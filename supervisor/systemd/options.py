@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..config.procfile import Procfile, timing
+from ..config.procfile import Procfile
 from .unit import UnitOptions, default_unit_user
 
 
@@ -28,7 +28,7 @@ def longest_stop(procfile: Procfile) -> float:
     def chain(name: str) -> float:
         if name not in memo:
             bot = procfile.bots[name]
-            memo[name] = timing(bot).stop_timeout + max((chain(d) for d in bot.depends_on), default=0.0)
+            memo[name] = bot.stop_timeout + max((chain(d) for d in bot.depends_on), default=0.0)
         return memo[name]
 
     return max((chain(n) for n in procfile.bots), default=0.0)

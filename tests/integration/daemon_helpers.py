@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
-from harness import wait_until
+from harness import token_procs, wait_until
 
 SUPCTL = [sys.executable, "-m", "supervisor.cli.main"]
 SLEEPER = "import time\nwhile True: time.sleep(1)"
@@ -30,12 +31,14 @@ class Daemon:
         self.root = root
         self.procfile = root / "procfile.toml"
         self.state = root / "state"
+        self.token = uuid.uuid4().hex
+        """Every process a test starts carries it (SUPCTL_TEST_TOKEN), so leftovers are found after re-parenting."""
 
     def write(self, body: str) -> None:
         self.procfile.write_text('[supervisor]\nstate_dir = "state"\n' + textwrap.dedent(body))
 
     def run(self, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "SUPCTL_PROCFILE": str(self.procfile)}
+        env = {**os.environ, "SUPCTL_PROCFILE": str(self.procfile), "SUPCTL_TEST_TOKEN": self.token}
         proc = subprocess.run([*SUPCTL, *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"supctl {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -57,19 +60,17 @@ class Daemon:
         except (OSError, ValueError, KeyError):
             return None
 
-    def kill_everything(self) -> None:
-        """Teardown: the master and every process it left, by pid and process group only."""
+    def cleanup(self) -> list[str]:
+        """Teardown, as the `master` fixture does it: shut down, give the guardian its chance, then kill and
+        report every process carrying this test's token that is still running."""
         pid = self.master_pid()
-        if pid is None or not psutil.pid_exists(pid):
-            return
-        try:
-            master = psutil.Process(pid)
-            kids = master.children(recursive=True)
-        except psutil.Error:
-            return
-        for p in [master, *kids]:
+        if pid is not None and psutil.pid_exists(pid):
+            self.run("shutdown", timeout=60)
+        report = []
+        for p in psutil.wait_procs(token_procs(self.token), timeout=5)[1]:
             try:
-                os.killpg(p.pid, signal.SIGKILL) if p is not master else p.kill()
+                report.append(f"pid {p.pid}: {' '.join(p.cmdline())}")
+                os.killpg(p.pid, signal.SIGKILL) if os.getpgid(p.pid) == p.pid else p.kill()
             except (ProcessLookupError, PermissionError, psutil.Error):
                 pass
-        psutil.wait_procs([master, *kids], timeout=10)
+        return report

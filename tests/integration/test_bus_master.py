@@ -58,9 +58,14 @@ def test_process_events_are_published(master) -> None:
         start_grace = "100ms"
         backoff = { initial = "100ms" }
         restart_limit = { count = 2, window = "1m" }
+        autostart = false
     ''')
+    # A retained probe tells when the subscriber is in place; only then does the bot start, so no event is missed.
+    assert m.ctl("bus", "pub", "supctl.events.crash", '{"kind": "probe"}', "--retain").returncode == 0
     sub = subprocess.Popen([*SUPCTL, "bus", "sub", "supctl.events.crash"], env=m.env(), stdout=subprocess.PIPE, text=True)
     try:
+        assert json.loads(sub.stdout.readline())["data"] == {"kind": "probe"}
+        assert m.ctl("start", "crash").returncode in (0, 1)  # 1: it ends FATAL, as it should
         kinds: list[dict] = []
         while not any(e["kind"] == "fatal" for e in kinds):
             line = sub.stdout.readline()

@@ -20,9 +20,8 @@ from daemon_helpers import SLEEPER, SUPCTL, Daemon, wait_for
 def daemon(tmp_path: Path):
     d = Daemon(tmp_path)
     yield d
-    if d.master_pid() and psutil.pid_exists(d.master_pid()):
-        d.run("shutdown", timeout=60)
-    d.kill_everything()
+    leftovers = d.cleanup()
+    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
 
 
 def two_bots(d: Daemon, extra: str = "") -> None:

@@ -186,7 +186,7 @@ def test_memory_leak_triggers_restart_recovery(registry):
     healthy, calls = run(go())
     assert healthy
     assert calls[0][0] == "restart" and calls[0][1].startswith("memory: rss")
-    assert "> max 80MB" in calls[0][1]
+    assert "> max 76.3MiB" in calls[0][1]
 
 
 def test_memory_counts_the_whole_process_tree(registry):
@@ -212,7 +212,7 @@ def test_memory_counts_the_whole_process_tree(registry):
             return found[0]
 
     result = run(go())
-    assert not result.healthy and "> max 50MB" in result.reason
+    assert not result.healthy and "> max 47.7MiB" in result.reason
 
 
 def test_cpu_spinning_child_is_unhealthy_and_idle_one_is_healthy(registry):
@@ -352,7 +352,7 @@ def test_disk_check(registry, tmp_path):
         return found
 
     roomy, full = run(go())
-    assert roomy.healthy and not full.healthy and "< min 1000TB" in full.reason
+    assert roomy.healthy and not full.healthy and "< min 909.5TiB" in full.reason
 
 
 def test_bus_heartbeat(registry):

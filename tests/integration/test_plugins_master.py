@@ -65,7 +65,7 @@ def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
         failures = 1
         recover = "restart"
     ''')
-    m.wait_line(r"leaker:0 (STARTING|RUNNING) -> STOPPING \(health: memory: rss \d+MB > max 60MB\)")
+    m.wait_line(r"leaker:0 (STARTING|RUNNING) -> STOPPING \(health: memory: rss [\d.]+MiB > max 57.2MiB\)")
     m.wait_transition("leaker:0", "RUNNING", count=2)
     report = m.ctl("health", "leaker")
     assert report.returncode == 0 and "memory" in report.stdout and "FAIL" in report.stdout

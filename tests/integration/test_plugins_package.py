@@ -64,7 +64,7 @@ def test_example_package_installs_and_registers_through_entry_points(tmp_path):
     assert "check.file_fresh = supctl_example.checks:FileFresh" in found["origin"]
     assert "supctl-example-plugins" in found["origin"]
     assert found["first"].endswith("beater-0.beat does not exist yet")
-    assert found["calls"][0][0] == "restart" and found["history"] == [True]
+    assert found["calls"][0][0] == "restart" and found["history"] and all(found["history"])  # a busy loop may fit a second
     assert found["healthy"]
     incident = json.loads((work / "incidents.jsonl").read_text().splitlines()[0])
     assert incident["bot"] == "beater" and incident["failure"].startswith("file_fresh: ")

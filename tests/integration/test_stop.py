@@ -90,6 +90,8 @@ def test_dependency_order_on_start_and_graceful_stop(master):
     assert last("db", "RUNNING") < first("api", "STARTING")
     assert last("api", "RUNNING") < first("web", "STARTING")
     assert m.wait_line(r"web: waiting for api to be RUNNING")
+    bots = [psutil.Process(pid) for pid in m.bot_pids()]
+    assert len(bots) == 5  # web, api:0, api:1, db, cron
 
     assert m.stop() == 0  # SIGTERM: graceful, exit status 0
     ts = m.transitions()
@@ -100,7 +102,8 @@ def test_dependency_order_on_start_and_graceful_stop(master):
     text = m.text()
     assert "received SIGTERM: shutting down" in text
     assert text.rstrip().endswith("shutdown complete")
-    assert m.bot_pids() == [] if m.ps.is_running() else True
+    _, alive = psutil.wait_procs(bots, timeout=10)
+    assert alive == [], f"bots outlived a graceful shutdown: {[p.pid for p in alive]}"
 
 
 def test_sigint_is_graceful_too(master):

@@ -9,6 +9,7 @@ import pytest
 
 from supervisor.config import procfile as config
 from supervisor.config.procfile import BackoffConfig, LogConfig, RestartLimit
+from supervisor.core.units import Duration, Size
 from supervisor.errors import ConfigError, ConfigErrors
 
 MINIMAL = b'[bots.a]\ncmd = ["python", "-m", "a"]\n'
@@ -31,14 +32,14 @@ def test_schema_defaults(tmp_path: Path):
     assert a.argv() == ["python", "-m", "a"]
     assert (a.shell, a.cwd, a.env, a.env_file, a.instances, a.autostart) == (False, None, {}, None, 1, True)
     assert a.restart == "on-failure" and a.success_codes == [0]
-    assert a.backoff == BackoffConfig(initial="100ms", factor=2.0, max="30s", jitter=0.1)
-    assert a.restart_limit == RestartLimit(count=10, window="5m")
-    assert (a.start_grace, a.stop_timeout, a.signum(), a.depends_on) == ("1s", "10s", signal.SIGTERM, [])
-    assert p.log_config("a") == LogConfig(max_size="50MB", backups=5, timestamps=False)
+    assert a.backoff == BackoffConfig(initial=Duration("100ms"), factor=2.0, max=Duration("30s"), jitter=0.1)
+    assert a.restart_limit == RestartLimit(count=10, window=Duration("5m"))
+    assert (a.start_grace, a.stop_timeout, a.signum(), a.depends_on) == (1.0, 10.0, signal.SIGTERM, [])
+    assert p.log_config("a") == LogConfig(max_size=Size("50MB"), backups=5, timestamps=False)
     assert p.state_dir == (tmp_path / ".supctl").resolve()
     assert p.bot_cwd("a") == tmp_path.resolve()
-    t = config.timing(a)
-    assert (t.start_grace, t.stop_timeout, t.backoff_initial, t.backoff_max, t.restart_window) == (1, 10, 0.1, 30, 300)
+    assert (a.backoff.initial, a.backoff.max, a.restart_limit.window, a.start_timeout) == (0.1, 30, 300, 60)
+    assert (str(a.backoff.initial), str(a.restart_limit.window)) == ("100ms", "5m")  # shown as written
 
 
 def test_cmd_string_is_shlex_split_and_shell_only_when_asked():
@@ -72,19 +73,19 @@ start_grace = "3s"
 cmd = "b"
 """, "p.toml")
     a, b = p.bots["a"], p.bots["b"]
-    assert a.backoff == BackoffConfig(initial="1s", factor=2.0, max="5s", jitter=0.1)
-    assert a.log == LogConfig(max_size="1MB", backups=2, timestamps=True)
+    assert a.backoff == BackoffConfig(initial=Duration("1s"), factor=2.0, max=Duration("5s"), jitter=0.1)
+    assert a.log == LogConfig(max_size=Size("1MB"), backups=2, timestamps=True)
     assert a.env == {"A": "1", "B": "x", "C": "3"}
-    assert (a.restart, a.start_grace) == ("always", "3s")
-    assert b.backoff == BackoffConfig(initial="1s", factor=2.0, max="9s", jitter=0.1)
-    assert b.restart_limit == RestartLimit(count=3, window="5m")
-    assert b.log == LogConfig(max_size="1MB", backups=2) and b.env == {"A": "1", "B": "2"}
-    assert b.start_grace == "2s"
+    assert (a.restart, a.start_grace) == ("always", 3.0)
+    assert b.backoff == BackoffConfig(initial=Duration("1s"), factor=2.0, max=Duration("9s"), jitter=0.1)
+    assert b.restart_limit == RestartLimit(count=3, window=Duration("5m"))
+    assert b.log == LogConfig(max_size=Size("1MB"), backups=2) and b.env == {"A": "1", "B": "2"}
+    assert b.start_grace == 2.0
 
 
 def test_supervisor_log_is_the_default_for_bots_without_one():
     p = config.loads(b'[supervisor]\nlog = { max_size = "2KB" }\n' + MINIMAL, "p.toml")
-    assert p.log_config("a").max_bytes == 2000
+    assert p.log_config("a").max_size == 2000
 
 
 def test_wrong_type_names_dotted_key_never_msgspec_path():
@@ -110,8 +111,8 @@ restart = "sometimes"
 [bots.b]
 instances = 2
 """)
-    # type errors are all reported together; value checks (instances >= 1, signal names) run once types are right
-    assert {e.key for e in errs} == {"bots.a.restart", "bots.b.cmd"}
+    # type errors and value checks (instances >= 1, signal names) are all reported in one pass
+    assert {e.key for e in errs} == {"bots.a.restart", "bots.a.instances", "bots.b.cmd"}
     by = {e.key: e.message for e in errs}
     assert "'always'" in by["bots.a.restart"] and "'sometimes'" in by["bots.a.restart"]
     assert by["bots.b.cmd"] == "is required"
@@ -254,5 +255,21 @@ def test_tasks_need_exactly_one_schedule_and_valid_values():
                      '[tasks.both]\ncmd = "true"\ncron = "0 4 * * *"\nevery = "1m"\n'
                      '[tasks.bad]\ncmd = "true"\nevery = "soon"\ntimeot = "1s"\n')
     keys = {e.key for e in errs}
-    assert keys == {"bots.a.restart_cron", "tasks.both", "tasks.bad.timeot"}
+    assert keys == {"bots.a.restart_cron", "tasks.both", "tasks.bad.every", "tasks.bad.timeot"}
     assert any("did you mean 'timeout'" in e.message for e in errs)
+
+
+def test_watch_patterns_are_checked_at_load(tmp_path: Path):
+    (tmp_path / "src").mkdir()
+    text = b"""
+[bots.a]
+cmd = "a"
+watch = ["src/", "nope/", "*.py"]
+watch_ignore = ["../secrets"]
+"""
+    with pytest.raises(ConfigErrors) as info:
+        config.loads(text, str(tmp_path / "procfile.toml"))
+    by = {e.key: e.message for e in info.value.errors}
+    assert set(by) == {"bots.a.watch[1]", "bots.a.watch_ignore[0]"}
+    assert "nope is not a directory" in by["bots.a.watch[1]"]
+    assert "under the bot's directory" in by["bots.a.watch_ignore[0]"]
