@@ -36,7 +36,10 @@ class SignalOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A name ("HUP", "SIGUSR1") or a number."""
 
     def __post_init__(self) -> None:
-        parse_signal(self.signal)
+        try:
+            parse_signal(self.signal)
+        except ValueError as e:
+            raise ValueError(f"signal {e}") from None  # the leading option name is where the error is reported
 
 
 class Signal(Recovery):
