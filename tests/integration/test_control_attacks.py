@@ -35,8 +35,8 @@ def master(tmp_path_factory: pytest.TempPathFactory):
     d.run("start", check=True)
     d.wait_states({"steady:0": "RUNNING"})
     yield d
-    d.run("shutdown")
-    d.kill_everything()
+    leftovers = d.cleanup()
+    assert not leftovers, "processes left running after the tests:\n" + "\n".join(leftovers)
 
 
 def connect(d: Daemon) -> socket.socket:

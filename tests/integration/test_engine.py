@@ -128,6 +128,7 @@ def test_restarts_leak_no_file_descriptors(master):
     cmd = {toml_argv(bot("crasher"))}
     backoff = {{ initial = "0s" }}
     restart_limit = {{ count = 30, window = "1h" }}
+    start_grace = "10s"  # never RUNNING, however slow a Python start is on busy cores
     """)
     m.wait_transition("crash", "FATAL")
     fds = m.ps.num_fds()
