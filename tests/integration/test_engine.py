@@ -70,6 +70,7 @@ def test_backoff_delay_capped_at_max(master):
     cmd = {toml_argv(bot("crasher"))}
     backoff = {{ initial = "50ms", factor = 3.0, max = "120ms", jitter = 0.0 }}
     restart_limit = {{ count = 3, window = "1m" }}
+    start_grace = "10s"  # never RUNNING (which would reset the exponent), however slow a Python start is
     """)
     m.wait_transition("crash", "FATAL")
     delays = [float(re.search(r"in ([\d.]+)s", t.reason).group(1)) for t in m.transitions("crash") if t.new == "BACKOFF"]
