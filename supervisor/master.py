@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -71,12 +72,6 @@ def setup_logging(procfile: Procfile, stream: bool) -> None:
     log.propagate = False
 
 
-def make_state_dir(path: Path) -> None:
-    for d in (path, paths.logs_dir(path)):
-        d.mkdir(parents=True, exist_ok=True)
-        os.chmod(d, 0o700)
-
-
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
     """What every bot inherits: our environment minus systemd's notify variables, and, when supctl runs from a
     virtualenv, that venv's bin first on PATH (as `activate` would), so `python3` in a cmd can import supervisor.bus."""
@@ -127,8 +122,12 @@ class Master:
         self.http: HttpServer | None = None
 
     def _status(self, state: str, error: str | None = None) -> None:
-        write_status(self.procfile.state_dir, MasterStatus(state=state, pid=os.getpid(), started_at=self._started_at,
-                                                           procfile=self.procfile.file, last_error=error))
+        """Best effort: a full disk must not stop a shutdown halfway (the bots would be SIGKILLed, not stopped)."""
+        try:
+            write_status(self.procfile.state_dir, MasterStatus(state=state, pid=os.getpid(), started_at=self._started_at,
+                                                               procfile=self.procfile.file, last_error=error))
+        except OSError as e:
+            log.error("status.json not updated to %r: %s", state, e.strerror or e)
 
     def _on_transition(self, t: Transition) -> None:
         bot = self.fleet.bots.get(t.bot)
@@ -387,6 +386,9 @@ def run_daemon(procfile: Procfile, plugins: PluginSetup, claim: Claim, ready: Ca
         return uvloop.run(Master(procfile, plugins, claim, ready=lambda: ready("ready")).run())
     except Exception as e:
         log.exception("master failed")
-        write_status(procfile.state_dir, MasterStatus(state="error", pid=os.getpid(), started_at=time.time(),
-                                                      procfile=procfile.file, last_error=str(e)))
+        ready((e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__)  # `supctl start` prints
+        # the real error, even when the log cannot be written
+        with contextlib.suppress(OSError):
+            write_status(procfile.state_dir, MasterStatus(state="error", pid=os.getpid(), started_at=time.time(),
+                                                          procfile=procfile.file, last_error=str(e)))
         return 1

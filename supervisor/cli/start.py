@@ -52,7 +52,7 @@ def already_running(path: str, taken: registry.Taken) -> int:
 def start_master(args: argparse.Namespace) -> int:
     from .. import daemon
     from ..health import setup as plugin_setup
-    from ..master import make_state_dir, run_daemon, run_foreground
+    from ..master import run_daemon, run_foreground
 
     path = procfile_path(args)
     try:
@@ -67,7 +67,11 @@ def start_master(args: argparse.Namespace) -> int:
         print_config_errors(path, e)
         return FAILED
     sdir = str(procfile.state_dir)
-    make_state_dir(procfile.state_dir)
+    try:
+        daemon.make_state_dir(procfile.state_dir, procfile.file)  # before anything in it is opened or removed
+    except ConfigErrors as e:
+        print_config_errors(path, e)
+        return FAILED
     try:
         claim.lock_state_dir(sdir)
     except registry.Taken as e:
@@ -77,10 +81,11 @@ def start_master(args: argparse.Namespace) -> int:
         print(f"removed stale {', '.join(removed)} left by a master that is gone", file=sys.stderr)
     if args.foreground:
         return run_foreground(procfile, plugins, claim)
-    if daemon.daemonize(lambda ready: run_daemon(procfile, plugins, claim, ready), paths.master_log(sdir)) != OK:
+    outcome = daemon.daemonize(lambda ready: run_daemon(procfile, plugins, claim, ready), paths.master_log(sdir))
+    if outcome != "ready":
         from ..output.rotating import tail_lines
 
-        print(f"the master for {path} did not start; the end of {paths.master_log(sdir)}:", file=sys.stderr)
+        print(f"the master for {path} did not start: {outcome}; the end of {paths.master_log(sdir)}:", file=sys.stderr)
         print("\n".join(tail_lines(paths.master_log(sdir), 20)), file=sys.stderr)
         return FAILED
     claim.release()  # the daemon holds the same locks through the descriptors it inherited

@@ -5,7 +5,9 @@ Imports stay light (msgspec and the stdlib) because every `supctl` verb loads th
 
 from __future__ import annotations
 
+import os
 import socket
+import struct
 from collections import deque
 
 import msgspec
@@ -43,10 +45,19 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError) as e:
             self._sock.close()
             raise NoMaster(f"no master is listening on {sock_path}") from e
+        self._check_peer()
         welcome = self.call(Hello(version=PROTOCOL_VERSION))
         if not isinstance(welcome, Welcome):
             raise ControlError(f"unexpected reply to hello: {welcome}")
         self.welcome = welcome
+
+    def _check_peer(self) -> None:
+        """Talk only to a master of our own user: a socket someone else swapped in is refused (SO_PEERCRED)."""
+        _pid, uid, _gid = struct.unpack("3i", self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid != os.geteuid():
+            self._sock.close()
+            raise ControlError(f"control socket {self.sock_path} is served by uid {uid}, not by this user "
+                               f"(uid {os.geteuid()}); refusing to talk to it")
 
     def call(self, request: Frame) -> Response:
         try:

@@ -63,10 +63,6 @@ class RotatingLog:
             self._failed(e)
             return
         self._fd, self._size = fd, os.fstat(fd).st_size
-        if self._failing is not None:
-            self._failing = None
-            _log.warning("%s: writing again; %d bytes of output were lost while it could not be written",
-                         self.path, self.lost_bytes)
 
     def _failed(self, e: OSError) -> None:
         self.errors += 1
@@ -157,6 +153,10 @@ class RotatingLog:
             self._checked = time.monotonic()
         self._size += done
         self._unchecked += done
+        if done and self._failing is not None:  # said once a write succeeds, not when an open does (full disk)
+            self._failing = None
+            _log.warning("%s: writing again; %d bytes of output were lost while it could not be written",
+                         self.path, self.lost_bytes)
 
     def rotate(self) -> None:
         self._close()

@@ -3,11 +3,16 @@ full disk never kill or block a bot, lost output is counted and reported, and sh
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
-from harness import wait_until
+from harness import SUPCTL, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -48,3 +53,62 @@ def test_rm_rf_logs_dir_never_kills_a_bot_and_lost_bytes_are_reported(master) ->
     assert "LOG LOST" in m.ctl("status").stdout
     assert "ticker:0 RUNNING -> " not in m.output()  # never left RUNNING (supervisor.log itself was deleted)
     assert m.stop() == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1 MiB tmpfs at tmp_path/disk (a real filesystem that fills up), unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=700", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    (disk / "state").mkdir(mode=0o700)
+    (tmp_path / "state").symlink_to(disk / "state")  # where the harness looks; the master resolves it
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> None:
+    n = len(list(disk.glob("filler*")))
+    with open(disk / f"filler{n}", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    with open(disk / f"filler{n + 1}", "wb", buffering=0) as f:  # the last blocks, a few bytes at a time
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 512)
+
+
+def test_full_disk_shutdown_stops_bots_gracefully_and_start_says_why(master, small_disk: Path) -> None:
+    m = master("""
+    [supervisor]
+    state_dir = "state"
+    [bots.slow]
+    cmd = ["sh", "-c", "trap 'sleep .3; exit 0' TERM; while :; do sleep .1; done"]
+    start_grace = "200ms"
+    """)
+    m.wait_transition("slow:0", "RUNNING")
+    fill(small_disk)
+    out = m.ctl("shutdown")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert m.wait_exit() == 0
+    said = m.output()
+    assert "slow:0 RUNNING -> STOPPING (master shutdown)" in said and "slow:0 STOPPING -> STOPPED (master shutdown)" in said
+    assert "SIGKILL" not in said and "shutdown complete" in said
+    state = small_disk / "state"
+    assert sorted(p.name for p in state.iterdir()) in (["logs"], ["logs", "status.json"])
+    if (state / "status.json").exists():
+        assert json.loads((state / "status.json").read_text())["state"] == "stopped"
+    fill(small_disk)  # the shutdown freed the blocks of master.pid and bus.token
+    started = subprocess.run([*SUPCTL, "start", str(m.procfile)], env={**os.environ, "SUPCTL_TEST_TOKEN": m.token},
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode == 1
+    assert f"cannot write {state / 'master.pid'}: No space left on device" in started.stderr, started.stderr
+    assert not [p.name for p in state.iterdir() if p.name.endswith(".tmp")]
