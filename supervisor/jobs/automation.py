@@ -78,7 +78,12 @@ class Automations:
     def _watch(self, owner: str, root: Path, patterns: list[str], ignore: list[str],
                on_change: Callable[[set[str]], Awaitable[None]]) -> None:
         stop = self._stops.setdefault(owner, asyncio.Event())
-        self._spawn(owner, watch_paths(root, patterns, ignore, on_change, WATCH_DEBOUNCE_MS, stop))
+        who = "the procfile watcher" if owner == PROCFILE else owner
+
+        def armed() -> None:
+            self._logger.info("%s: watch armed on %s under %s", who, ", ".join(patterns), root)
+
+        self._spawn(owner, watch_paths(root, patterns, ignore, on_change, WATCH_DEBOUNCE_MS, stop, armed))
 
     async def cancel(self, owner: str) -> None:
         stop = self._stops.pop(owner, None)

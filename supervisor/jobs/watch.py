@@ -98,11 +98,13 @@ async def watch_paths(
     on_change: Callable[[set[str]], Awaitable[None]],
     debounce_ms: int,
     stop_event: asyncio.Event,
+    on_armed: Callable[[], None] | None = None,
 ) -> None:
     """Call `on_change` with the relative paths of each burst of changes until `stop_event` is set.
 
     A change that arrives while `on_change` runs starts the next burst. An exception from
-    `on_change` is logged and watching goes on.
+    `on_change` is logged and watching goes on. `on_armed` is called once the kernel watches are
+    in place (the first batch, at most `debounce_ms` after the start): a change from then on is seen.
     """
     if debounce_ms <= 0:
         raise ValueError(f"debounce_ms must be positive, found {debounce_ms!r}")
@@ -123,6 +125,9 @@ async def watch_paths(
         stop_event=stop_event,
         ignore_permission_denied=True,
     ):
+        if on_armed is not None:
+            on_armed()
+            on_armed = None
         now = time.monotonic()
         matched = {str(match.relative(path)) for change, path in changes if match(change, path)}
         if matched:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import time
 from pathlib import Path
 
 import psutil
@@ -93,7 +92,7 @@ def test_watch_restarts_once_per_burst(master, tmp_path: Path) -> None:
         watch_ignore = ["*.log"]
     ''')
     m.wait_transition("app:0", "RUNNING")
-    time.sleep(0.3)  # let the inotify watch settle before the burst; the assertions below wait on events
+    m.wait_line(r"app: watch armed on src/")
     for i in range(10):
         (tmp_path / "src" / f"m{i}.py").write_text(str(i))
     m.wait_line(r"app: restarting \(watched files changed")
@@ -117,22 +116,10 @@ def test_procfile_change_reloads(master) -> None:
     '''
     m = master(text)
     m.wait_transition("app:0", "RUNNING")
-    time.sleep(0.3)  # inotify watch settling, as above
+    m.wait_line(r"the procfile watcher: watch armed on procfile.toml")
     m.procfile.write_text(m.procfile.read_text() + f'[bots.extra]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n')
     m.wait_transition("extra:0", "RUNNING")
     m.wait_line(r"reload: added \['extra'\]")
-
-
-def rewrite_until_started(m, text: str, name: str) -> None:
-    """A watcher arms asynchronously after it starts: write the procfile again, a second apart, until the
-    reload it causes has started `name` (each write is one burst for the 500 ms debounce)."""
-    deadline = time.monotonic() + 20
-    while not any(t.new == "RUNNING" for t in m.transitions(f"{name}:0")):
-        assert time.monotonic() < deadline, f"{name} was never started by reload_on_change"
-        m.procfile.write_text(text)
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end and not any(t.new == "RUNNING" for t in m.transitions(f"{name}:0")):
-            time.sleep(0.05)
 
 
 def test_reload_turns_reload_on_change_on_and_off(master) -> None:
@@ -143,12 +130,14 @@ def test_reload_turns_reload_on_change_on_and_off(master) -> None:
     m.procfile.write_text(head + "reload_on_change = true\n" + app)
     out = m.ctl("reload").stdout
     assert "kept:      app" in out and "restart the master" not in out
-    m.wait_line(r"reload_on_change is on: watching")
+    m.wait_line(r"the procfile watcher: watch armed on procfile.toml")
     extra = f'[bots.extra]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
-    rewrite_until_started(m, head + "reload_on_change = true\n" + app + extra, "extra")
+    m.procfile.write_text(head + "reload_on_change = true\n" + app + extra)
+    m.wait_transition("extra:0", "RUNNING")
     # Turned off by an edit the watcher itself reloads: that reload must finish (late starts), then the watcher ends.
     late = f'[bots.late]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
-    rewrite_until_started(m, head + app + extra + late, "late")
+    m.procfile.write_text(head + app + extra + late)
+    m.wait_transition("late:0", "RUNNING")
     m.wait_line(r"reload_on_change is off: no longer watching the procfile")
     assert m.stop() == 0
 

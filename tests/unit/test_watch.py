@@ -73,25 +73,12 @@ class Recorder:
         finally:
             self._changed.clear()
 
-    async def settle(self) -> None:
-        """Wait until no call has arrived for a quiet period."""
-        while await self.next_call(QUIET):
-            pass
-
 
 async def start_watching(root: Path, patterns: list[str], ignore: list[str], recorder: Recorder):
-    """Start watch_paths and prove it is live: touch a probe until a callback arrives."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(watch_paths(root, patterns, ignore, recorder, DEBOUNCE_MS, stop))
-    probe = root / "probe.py"
-    for attempt in range(int(WAIT / QUIET)):
-        probe.write_text(str(attempt))
-        if await recorder.next_call(QUIET):
-            break
-    else:
-        raise AssertionError("the watcher never reported the probe")
-    await recorder.settle()
-    recorder.calls.clear()
+    """Start watch_paths and wait until it says its kernel watches are armed."""
+    stop, armed = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(watch_paths(root, patterns, ignore, recorder, DEBOUNCE_MS, stop, armed.set))
+    await asyncio.wait_for(armed.wait(), WAIT)
     return stop, task
 
 
