@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from ..bus.frames import BusStats
 from ..core.states import ALIVE, State
@@ -18,20 +20,39 @@ from ..jobs.tasks import ScheduledTask
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-STATES = [s.value for s in State]
 
 
 def proc_stat(pid: int) -> tuple[float, int] | None:
     """(CPU seconds of the process and its reaped children, resident bytes) from one read of /proc/PID/stat: a
     psutil.Process per instance per scrape would cost most of the 5 ms a 100-bot scrape may take."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     fields = data[data.rindex(b")") + 2:].split()
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return (utime + stime + cutime + cstime) / _TICK, int(fields[21]) * _PAGE
+
+
+def check_labels(kinds: list[str]) -> list[str]:
+    """The `check` label: the check's name, `name#2` for the second check of the same name on one bot."""
+    seen: dict[str, int] = {}
+    out = []
+    for kind in kinds:
+        seen[kind] = seen.get(kind, 0) + 1
+        out.append(kind if seen[kind] == 1 else f"{kind}#{seen[kind]}")
+    return out
+
+
+def _add(family: Metric, name: str, labels: dict[str, str], value: float) -> None:
+    """Metric.add_metric without its per-call checks and zip: the per-instance families take most samples."""
+    family.samples.append(Sample(name, labels, value))
 
 
 class FleetCollector(Collector):
@@ -51,8 +72,8 @@ class FleetCollector(Collector):
     def _instances(self) -> tuple[Metric, ...]:
         labels = ["bot", "instance"]
         up = GaugeMetricFamily("supctl_instance_up", "1 when the instance is RUNNING", labels=labels)
-        state = GaugeMetricFamily("supctl_instance_state", "1 for the instance's current state, 0 for the others",
-                                  labels=[*labels, "state"])
+        state = GaugeMetricFamily("supctl_instance_state", "The instance's current state (always 1; the state "
+                                  "label changes)", labels=[*labels, "state"])
         restarts = CounterMetricFamily("supctl_instance_restarts", "Restarts after an exit, since the master started",
                                        labels=[*labels, "reason"])
         cpu = CounterMetricFamily("supctl_instance_cpu_seconds", "CPU time of the instance's process and its reaped "
@@ -61,19 +82,19 @@ class FleetCollector(Collector):
                                 labels=labels)
         started = GaugeMetricFamily("supctl_instance_start_time_seconds", "When the running process started, "
                                     "seconds since the epoch", labels=labels)
+        running = State.RUNNING
         for inst in self._fleet.instances():
-            key = [inst.bot, str(inst.index)]
-            up.add_metric(key, 1.0 if inst.state == State.RUNNING else 0.0)
-            for s in STATES:
-                state.add_metric([*key, s], 1.0 if inst.state.value == s else 0.0)
-            restarts.add_metric([*key, "exit"], inst.restarts)
+            key = {"bot": inst.bot, "instance": str(inst.index)}
+            _add(up, "supctl_instance_up", key, 1.0 if inst.state is running else 0.0)
+            _add(state, "supctl_instance_state", {**key, "state": inst.state.value}, 1.0)
+            _add(restarts, "supctl_instance_restarts_total", {**key, "reason": "exit"}, inst.restarts)
             if inst.state in ALIVE and inst.pid is not None:
                 usage = proc_stat(inst.pid)
                 if usage is not None:
-                    cpu.add_metric(key, usage[0])
-                    rss.add_metric(key, usage[1])
+                    _add(cpu, "supctl_instance_cpu_seconds_total", key, usage[0])
+                    _add(rss, "supctl_instance_resident_memory_bytes", key, usage[1])
                 if inst.started_at is not None:
-                    started.add_metric(key, inst.started_at)
+                    _add(started, "supctl_instance_start_time_seconds", key, inst.started_at)
         return up, state, restarts, cpu, rss, started
 
     def _checks(self) -> tuple[Metric, ...]:
@@ -90,8 +111,10 @@ class FleetCollector(Collector):
             for record in checks.runner.history():
                 if record.kind == "check":
                     last[record.index] = record.duration
-            for c in checks.runner.status().checks:
-                key = [inst.bot, str(inst.index), c.key]
+            statuses = checks.runner.status().checks
+            names = check_labels([c.check for c in statuses])
+            for c, name in zip(statuses, names):
+                key = [inst.bot, str(inst.index), name]
                 if c.last is not None:  # a result of the current process (a failing warn check reports 0 too)
                     healthy.add_metric(key, 1.0 if c.state == "healthy" else 0.0)
                 if c.index in last:
@@ -144,3 +167,30 @@ def registry(collector: FleetCollector) -> CollectorRegistry:
     reg.register(collector)
     ProcessCollector(registry=reg)
     return reg
+
+
+def _value(v: str) -> str:
+    return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def exposition(reg: CollectorRegistry) -> bytes:
+    """Text format 0.0.4, the same bytes as prometheus_client.generate_latest (a test compares them) for the
+    families we make: gauges, counters and an info, no timestamps, legacy names. generate_latest re-checks and
+    re-escapes every label name of every sample, 35 ms for 100 bots on a busy box; this takes a tenth of that."""
+    out: list[str] = []
+    for family in reg.collect():
+        name, kind = family.name, family.type
+        if kind == "counter":
+            name += "_total"
+        elif kind == "info":
+            name, kind = name + "_info", "gauge"
+        doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        out.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
+        for sample in family.samples:
+            labels = sample.labels
+            if labels:
+                text = ",".join(f'{k}="{_value(v)}"' for k, v in sorted(labels.items()))
+                out.append(f"{sample.name}{{{text}}} {floatToGoString(sample.value)}\n")
+            else:
+                out.append(f"{sample.name} {floatToGoString(sample.value)}\n")
+    return "".join(out).encode()

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from ..bus.broker import Broker
 from ..config import paths
@@ -27,8 +27,9 @@ from ..engine.instance import Instance
 from ..health.target import HealthBoard
 from ..jobs.tasks import ScheduledTask
 from ..output.tail import Follower, last_lines, log_files, prefix
+from .feed import UsageFeed
 from .hub import EventHub
-from .metrics import FleetCollector, registry
+from .metrics import FleetCollector, exposition, registry
 from .openapi import spec
 from .writes import Writes, json_response, problem
 
@@ -49,6 +50,7 @@ class HttpServer:
         self._writes = Writes(procfile.http_token_path(), generated=self.config.token_file is None,
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()
+        self._feed = UsageFeed(fleet, events)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -74,6 +76,7 @@ class HttpServer:
 
     async def close(self) -> None:
         self._closing.set()
+        await self._feed.close()
         self._events.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -144,14 +147,16 @@ class HttpServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         """Text format 0.0.4, which every Prometheus reads (2.x does not know 1.0.0, prometheus-client's default)."""
-        return web.Response(body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+        return web.Response(body=exposition(self._registry), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     async def _sse(self, request: web.Request) -> web.StreamResponse:
-        """Process events (started, exited, backoff, fatal, stopped, health_changed) and kill-switch changes."""
+        """Process events (started, exited, backoff, fatal, stopped, health_changed), kill-switch changes and, every
+        5 s while anyone listens, CPU and memory of the running instances."""
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
         queue = self._events.subscribe()
+        self._feed.wake()
         try:
             await resp.write(b"retry: 1000\n: connected\n\n")
             while not self._closing.is_set():

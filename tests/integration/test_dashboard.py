@@ -82,7 +82,7 @@ def test_dashboard_live_in_chromium(master, browser) -> None:
     wait.until(lambda d: cell("trader:1", "state") == "RUNNING" and cell("trader:1", "pid") not in (old, "-"))
     assert cell("trader:0", "state") == "RUNNING"
     if os.environ.get("SUPCTL_DASHBOARD_PNG"):  # with a few sparkline samples (one per 5 s)
-        WebDriverWait(browser, 60).until(lambda d: d.execute_script('return history["feed:0"].cpu.length') >= 6)
+        WebDriverWait(browser, 60).until(lambda d: d.execute_script('return samples["feed:0"].cpu.length') >= 6)
         browser.save_screenshot(os.environ["SUPCTL_DASHBOARD_PNG"])
 
     browser.find_element(By.ID, "ks-button").click()

@@ -104,6 +104,8 @@ def test_events_stream_a_crash(master) -> None:
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = r.iter_lines()
         assert next(lines) == "retry: 1000" and next(lines) == ": connected"
+        usage = sse_events(lines, lambda k, d: k == "usage")
+        assert [row[:2] for row in usage["instances"]] == [["steady", 0]] and usage["instances"][0][3] > 1 << 20
         os.kill(pid, signal.SIGKILL)
         event = sse_events(lines, lambda k, d: k == "process" and d["kind"] == "exited" and d["bot"] == "steady")
     assert event["pid"] == pid and "SIGKILL" in event["reason"]
@@ -182,3 +184,50 @@ def test_bad_requests_get_4xx_and_the_master_stays(master) -> None:
     big = httpx.post(f"{url}/kill-switch", headers=auth(m), content=b"x" * 200_000)
     assert big.status_code == 413
     wait_until(lambda: httpx.get(f"{url}/health/steady").status_code == 200, 10, "steady healthy")
+
+
+def test_metrics_of_checks_tasks_and_bus(master) -> None:
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        {HTTP}
+        [bots.good]
+        cmd = {toml_argv(bot("sleeper"))}
+        start_grace = "100ms"
+        [[bots.good.health]]
+        check = "exec"
+        cmd = ["true"]
+        every = "100ms"
+        [[bots.good.health]]
+        check = "exec"
+        cmd = ["sh", "-c", "echo broken; exit 3"]
+        every = "100ms"
+        failures = 1000
+        [bots.talker]
+        cmd = {toml_argv(bot("bus_node", "pub"))}
+        start_grace = "100ms"
+        [tasks.tick]
+        cmd = ["true"]
+        every = "200ms"
+        [tasks.bad]
+        cmd = ["false"]
+        every = "200ms"
+    ''')
+    url = base_url(m)
+    m.wait_line(r"task tick: exited \(code 0\)", count=2)
+    m.wait_line(r"task bad: exited \(code 1\)")
+
+    def scrape() -> str | None:
+        text = httpx.get(f"{url}/metrics").text
+        return text if re.search(r'^supctl_check_healthy\{bot="good",check="exec#2",instance="0"\} 0\.0$', text, re.M) and \
+            re.search(r'^supctl_bus_messages_total\{direction="in"\} [1-9]', text, re.M) else None
+
+    text = wait_until(scrape, 15, "both checks' results and some bus traffic")
+    assert re.search(r'^supctl_check_healthy\{bot="good",check="exec",instance="0"\} 1\.0$', text, re.M)
+    assert re.search(r'^supctl_check_duration_seconds\{bot="good",check="exec",instance="0"\} \d', text, re.M)
+    assert re.search(r'^supctl_task_runs_total\{result="success",task="tick"\} ([2-9]|\d\d)', text, re.M)
+    assert re.search(r'^supctl_task_runs_total\{result="failure",task="bad"\} [1-9]', text, re.M)
+    assert re.search(r'^supctl_task_last_success_timestamp_seconds\{task="tick"\} 1\.\d+e\+09$', text, re.M)
+    assert not re.search(r'^supctl_task_last_success_timestamp_seconds\{task="bad"\}', text, re.M)
+    health = httpx.get(f"{url}/health/good")
+    assert health.status_code == 503 and "unhealthy: exec: exit 3: broken" in health.json()["problems"][0]["reason"]

@@ -1,0 +1,61 @@
+"""The metrics writer: byte for byte what prometheus-client's generate_latest writes, for the families we make."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+from prometheus_client.exposition import generate_latest
+
+from supervisor.bus.frames import BusStats
+from supervisor.core.states import State
+from supervisor.engine.kill_switch import KillSwitchState
+from supervisor.health.runner import CheckStatus, HealthStatus, Record
+from supervisor.http.metrics import FleetCollector, check_labels, exposition, proc_stat, registry
+
+
+def fleet_registry(pid: int):
+    states = list(State)
+    insts = [SimpleNamespace(bot=f"bot{i % 7}", index=i, state=states[i % len(states)], restarts=i, pid=pid,
+                             started_at=time.time()) for i in range(40)]
+    runner = SimpleNamespace(
+        history=lambda: [Record(kind="check", index=0, name="http", ok=True, reason="", time=1.0, duration=0.25)],
+        status=lambda: HealthStatus(state="healthy", reason="", checks=[
+            CheckStatus(index=0, check="http", key="http", state="healthy", reason="ok", streak=0, last=1.0),
+            CheckStatus(index=1, check="tcp", key="tcp#2", state="unknown", reason="", streak=0, last=None)]))
+    health = SimpleNamespace(of=lambda inst: SimpleNamespace(runner=runner) if inst.index % 3 == 0 else None)
+    task = SimpleNamespace(runner=SimpleNamespace(totals={"success": 3, "failure": 1}, skipped=2,
+                                                  last_success=datetime(2026, 1, 2, tzinfo=timezone.utc)))
+    ks = SimpleNamespace(state=KillSwitchState(active=True, by="http 127.0.0.1", since=1.5,
+                                               reason='a "quoted" \\ reason\non two lines'))
+    bus = {("bot1", 0): BusStats(connected=True, msgs_in=5, msgs_out=7, dropped=1)}
+    return registry(FleetCollector(SimpleNamespace(instances=lambda: insts), health, {"backup": task}, lambda: bus, ks))
+
+
+def test_exposition_is_generate_latest_byte_for_byte() -> None:
+    sleeper = subprocess.Popen(["sleep", "60"])  # a process whose CPU and RSS stay put between the two scrapes
+    try:
+        reg = fleet_registry(sleeper.pid)
+        ours, theirs = exposition(reg), generate_latest(reg)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # process_* values move between the two calls; compare those lines by name, the rest exactly
+    strip = lambda text: [ln if not ln.startswith("process_") else ln.split(" ")[0] for ln in text.decode().splitlines()]  # noqa: E731
+    assert strip(ours) == strip(theirs)
+    assert 'reason="a \\"quoted\\" \\\\ reason\\non two lines"' in ours.decode()
+    assert b'supctl_check_healthy{bot="bot0",check="http",instance="0"} 1.0' in ours
+    assert b'check="tcp"' not in ours.split(b"supctl_check_duration")[0].split(b"supctl_check_healthy")[1]
+
+
+def test_check_labels_number_repeats() -> None:
+    assert check_labels(["http", "tcp", "http", "http"]) == ["http", "tcp", "http#2", "http#3"]
+
+
+def test_proc_stat_reads_cpu_and_rss_of_a_live_process() -> None:
+    cpu, rss = proc_stat(os.getpid())
+    assert cpu > 0 and rss > 10 * 1024 * 1024
+    assert proc_stat(2 ** 22 + 12345) is None
