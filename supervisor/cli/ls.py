@@ -27,7 +27,8 @@ def row(entry: registry.Entry) -> MasterRow:
     m = reply.master
     return MasterRow(procfile=m.procfile, state="running", pid=m.pid, state_dir=m.state_dir, version=m.version,
                      uptime_s=round(time.time() - m.started_at, 3), bots=reply.bots, instances=reply.instances,
-                     running=reply.running, fatal=reply.fatal, unhealthy=reply.unhealthy)
+                     running=reply.running, fatal=reply.fatal, unhealthy=reply.unhealthy,
+                     kill_switch=f"{reply.kill_switch.reason} ({reply.kill_switch.by})" if reply.kill_switch else None)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -40,6 +41,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return OK
     cells = [[r.procfile, r.state if r.state != "running" else str(r.pid), duration(r.uptime_s),
               f"{r.running}/{r.instances}" if r.instances is not None else "-", str(r.fatal if r.fatal is not None else "-"),
-              str(r.unhealthy if r.unhealthy is not None else "-"), r.version] for r in rows]
-    print(table(("PROCFILE", "PID", "UPTIME", "RUNNING", "FATAL", "UNHEALTHY", "VERSION"), cells))
+              str(r.unhealthy if r.unhealthy is not None else "-"), r.version,
+              f"ON: {r.kill_switch}" if r.kill_switch else "-"] for r in rows]
+    print(table(("PROCFILE", "PID", "UPTIME", "RUNNING", "FATAL", "UNHEALTHY", "VERSION", "KILL SWITCH"), cells))
     return OK

@@ -112,7 +112,10 @@ class Handlers:
         return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self._bridge_status())
 
     async def _on_summary(self, request: SummaryRequest) -> Summary:
-        return summary(self.master, self._fleet.instances(), self._health.describe)
+        reply = summary(self.master, self._fleet.instances(), self._health.describe)
+        if self.kill_switch.state.active:
+            reply.kill_switch = kill_switch_row(self.kill_switch.state)
+        return reply
 
     async def _on_signal(self, request: SignalRequest) -> Response:
         selected = self._fleet.select(request.target)

@@ -226,6 +226,8 @@ class Summary(Frame):
     fatal: int
     unhealthy: int
     """Instances whose health is unhealthy or DEGRADED."""
+    kill_switch: KillSwitchStatus | None = None
+    """Only while it is active."""
 
 
 Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply

@@ -24,3 +24,5 @@ class MasterRow(msgspec.Struct, kw_only=True):
     running: int | None = None
     fatal: int | None = None
     unhealthy: int | None = None
+    kill_switch: str | None = None
+    """'reason (by)' while the master's kill switch is active."""

@@ -61,6 +61,8 @@ def test_kill_switch_stops_holds_and_survives_a_restart(master) -> None:
     assert len(m.transitions("crashy:0")) == restarts, "nothing may start a held bot"
 
     assert "KILL SWITCH ACTIVE" in m.ctl("status").stdout
+    [mine] = [r for r in json.loads(m.ctl("ls", "--json").stdout) if r["procfile"] == str(m.procfile.resolve())]
+    assert mine["kill_switch"] == "market halt (cli)"
     health = httpx.get(f"{url}/health")
     assert health.status_code == 503 and health.json()["kill_switch"]["by"] == "cli"
     assert "kill switch active" in health.json()["problems"][0]["reason"]
