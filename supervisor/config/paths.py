@@ -28,6 +28,8 @@ def state_dir_of(procfile: StrPath) -> str:
         raise ConfigError(path, "", f"cannot read: {e.strerror or e}") from None
     except msgspec.DecodeError as e:
         raise ConfigError(path, "", f"TOML syntax error: {e}") from None
+    except RecursionError:
+        raise ConfigError(path, "", "arrays or tables nested too deeply to parse; a procfile needs a few levels") from None
     sup = raw.get("supervisor", {})
     state = sup.get("state_dir", ".supctl") if isinstance(sup, dict) else ".supctl"
     return os.path.realpath(os.path.join(os.path.dirname(path), str(state)))

@@ -11,8 +11,9 @@ from typing import Any, Literal
 import msgspec
 
 from ..core.commands import parse_signal
-from ..core.units import Duration, format_size
+from ..core.units import Duration
 from ..errors import ConfigError, ConfigErrors
+from . import limits
 from .common import Command, LogConfig, Struct
 from .http import HttpConfig, check_http
 from .nats import NatsConfig, check_nats
@@ -131,6 +132,7 @@ TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http", "bus")
 NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
 NESTED = ("backoff", "restart_limit", "log", "env")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TOO_DEEP = f"arrays or tables nested more than {limits.MAX_DEPTH} levels deep; a procfile needs a few"
 RESERVED_BOT_NAMES = frozenset({"supctl"})
 """The master's own identity on the bus (and in supctl.* topics): no bot may take it."""
 
@@ -161,6 +163,8 @@ def loads(data: bytes | str, file: str) -> Procfile:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigErrors([ConfigError(file, "", f"not UTF-8 text: byte 0x{data[e.start]:02x} is invalid", line, col)]) from None
+    except RecursionError:
+        raise ConfigErrors([ConfigError(file, "", TOO_DEEP)]) from None
     except msgspec.DecodeError as e:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
         line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
@@ -168,6 +172,9 @@ def loads(data: bytes | str, file: str) -> Procfile:
             lines = data.rstrip("\n").split("\n")
             line, col = len(lines), len(lines[-1]) + 1
         raise ConfigErrors([ConfigError(file, "", f"TOML syntax error: {str(e).split(' (at')[0]}", line, col)]) from None
+    deep = limits.too_deep(raw)
+    if deep is not None:
+        raise ConfigErrors([ConfigError(file, deep, TOO_DEEP)])
     for key in raw:
         if key not in TOP_KEYS:
             errors.append(ConfigError(file, key, f"unknown section{did_you_mean(key, TOP_KEYS)}; expected one of {', '.join(TOP_KEYS)}"))
@@ -213,7 +220,11 @@ def loads(data: bytes | str, file: str) -> Procfile:
                     errors.append(ConfigError(file, f"{key}.env_file", f"cannot read {env_path}: {e}"))
     _check_dependencies(file, bots_raw, errors)
     tasks = parse_tasks(raw.get("tasks", {}), file, errors, set(bots_raw))
-    _check_log_names(file, bots, tasks, errors)
+    total = sum(b.instances for b in bots.values())
+    if total > limits.MAX_INSTANCES:
+        errors.append(ConfigError(file, "bots", f"expected at most {limits.MAX_INSTANCES:,} instances in all, found {total:,}"))
+    else:
+        _check_log_names(file, bots, tasks, errors)
     bus = convert_table(raw.get("bus", {}), BusConfig, file, "bus", errors) or BusConfig()
     if bus.nats is not None:
         errors.extend(check_nats(file, bus.nats))
@@ -278,16 +289,13 @@ def _check_defaults(raw: object, file: str, errors: list[ConfigError]) -> dict[s
 
 
 def _check_log(file: str, key: str, log: LogConfig, errors: list[ConfigError]) -> None:
-    if log.max_size < 1024:
-        errors.append(ConfigError(file, f"{key}.max_size", f"expected at least 1KiB (1024 bytes), found {format_size(log.max_size)}"))
-    if log.backups < 0:
-        errors.append(ConfigError(file, f"{key}.backups", f"expected 0 or more, found {log.backups}"))
+    limits.check_ranges(file, key, log, limits.LOG, errors)
 
 
 def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -> bool:
     before = len(errors)
-    if bot.instances < 1:
-        errors.append(ConfigError(file, f"{key}.instances", f"expected an integer >= 1, found {bot.instances}"))
+    limits.check_ranges(file, key, bot, limits.BOT, errors)
+    limits.check_success_codes(file, key, bot.success_codes, errors)
     try:
         if not bot.argv():
             errors.append(ConfigError(file, f"{key}.cmd", "expected a command, found an empty one"))
@@ -297,13 +305,6 @@ def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -
         bot.signum()
     except ValueError as e:
         errors.append(ConfigError(file, f"{key}.stop_signal", str(e)))
-    b = bot.backoff
-    if b.factor < 1:
-        errors.append(ConfigError(file, f"{key}.backoff.factor", f"expected a number >= 1, found {b.factor}"))
-    if not 0 <= b.jitter <= 1:
-        errors.append(ConfigError(file, f"{key}.backoff.jitter", f"expected a fraction between 0 and 1, found {b.jitter}"))
-    if bot.restart_limit.count < 0:
-        errors.append(ConfigError(file, f"{key}.restart_limit.count", f"expected 0 or more, found {bot.restart_limit.count}"))
     if bot.log is not None:
         _check_log(file, f"{key}.log", bot.log, errors)
     if bot.restart_cron is not None:

@@ -19,6 +19,8 @@ _SIZE_UNITS = {
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
 }
 _IEC = ("B", "KiB", "MiB", "GiB", "TiB")
+MAX_DURATION = 366 * 86400.0
+"""Longer is a typo: loop timers and `supctl systemd` need finite, sane numbers (config/limits.py is per key)."""
 
 
 def parse_duration(text: str) -> float:
@@ -31,7 +33,10 @@ def parse_duration(text: str) -> float:
     m = _DURATION.match(text)
     if not m:
         raise ValueError(f"expected a duration like '250ms', '10s', '5m', '1h', found {text!r}")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if seconds > MAX_DURATION:
+        raise ValueError("expected a duration of at most 366d")
+    return seconds
 
 
 def parse_size(text: str) -> int:

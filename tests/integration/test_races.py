@@ -158,3 +158,14 @@ def test_reload_adding_reserved_bot_supctl_changes_nothing(master) -> None:
     assert out.returncode == 0 and re.search(r"restarted: +a", out.stdout), out.stdout + out.stderr
     m.wait_transition("a:0", "RUNNING", count=2)
     assert m.stop() == 0
+
+
+def test_reload_with_instances_2_pow_63_is_refused_and_the_master_lives(master) -> None:
+    m = master(procfile('[bots.a]\ncmd = ["sleep", "60"]\n'))
+    m.wait_transition("a:0", "RUNNING")
+    m.procfile.write_text(procfile(f'[bots.a]\ncmd = ["sleep", "60"]\ninstances = {2**63 - 1}\n'))
+    out = m.ctl("reload")
+    assert out.returncode != 0 and "bots.a.instances: expected 1 to 1,000" in out.stderr, out.stdout + out.stderr
+    assert [t.new for t in m.transitions("a")] == ["STARTING", "RUNNING"]
+    assert m.ctl("status").returncode == 0
+    assert m.stop() == 0
