@@ -225,6 +225,7 @@ class Master:
         server = HttpServer(self.procfile, self.handlers, self.fleet, self.health, self.tasks, self.bus, self.events, log)
         await server.start()
         return server
+
     def _start_bridge(self) -> NatsBridge | None:
         """[bus.nats]: the bus joins the fleet; it connects in the background and nothing here waits for NATS."""
         cfg = self.procfile.bus.nats

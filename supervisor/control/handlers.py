@@ -51,7 +51,7 @@ class Handlers:
         self.master = master
         self.procfile_path = master.procfile
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
-        self._reload, self._shutdown, self._bridge_status = reload, shutdown, bridge_status
+        self._reload, self._shutdown, self.bridge_status = reload, shutdown, bridge_status
         self.kill_switch = kill_switch
         self._usage = Usage()
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
@@ -109,7 +109,7 @@ class Handlers:
                 row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
-        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self._bridge_status())
+        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status())
 
     async def _on_summary(self, request: SummaryRequest) -> Summary:
         reply = summary(self.master, self._fleet.instances(), self._health.describe)

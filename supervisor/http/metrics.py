@@ -12,6 +12,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..bus.frames import BusStats
+from ..control.protocol import BridgeStatus
 from ..core.states import ALIVE, State
 from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
@@ -59,13 +60,16 @@ class FleetCollector(Collector):
     """Every metric of docs/http.md, built from the live objects each time Prometheus asks."""
 
     def __init__(self, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
-                 bus_stats: Callable[[], dict[tuple[str, int], BusStats]], kill_switch: KillSwitch) -> None:
+                 bus_stats: Callable[[], dict[tuple[str, int], BusStats]], kill_switch: KillSwitch,
+                 bridge_status: Callable[[], BridgeStatus | None] = lambda: None) -> None:
         self._fleet, self._health, self._tasks, self._bus_stats, self._ks = fleet, health, tasks, bus_stats, kill_switch
+        self._bridge_status = bridge_status
 
     def collect(self) -> Iterator[Metric]:
         yield from self._instances()
         yield from self._checks()
         yield from self._bus()
+        yield from self._bridge()
         yield from self._task_metrics()
         yield from self._kill_switch()
 
@@ -132,6 +136,27 @@ class FleetCollector(Collector):
         dropped.add_metric([], sum(s.dropped for s in stats))
         conns.add_metric([], sum(1 for s in stats if s.connected))
         return msgs, dropped, conns
+
+    def _bridge(self) -> tuple[Metric, ...]:
+        """The NATS bridge ([bus.nats]; docs/fleet.md), absent without one."""
+        b = self._bridge_status()
+        if b is None:
+            return ()
+        up = GaugeMetricFamily("supctl_nats_connected", "1 while the bridge is connected to NATS")
+        msgs = CounterMetricFamily("supctl_nats_messages", "Bus messages the bridge sent to (out) and received "
+                                   "from (in) NATS", labels=["direction"])
+        buffered = GaugeMetricFamily("supctl_nats_buffered", "Outbound messages waiting for NATS to come back")
+        dropped = CounterMetricFamily("supctl_nats_dropped", "Outbound messages dropped past the buffer's bound")
+        invalid = CounterMetricFamily("supctl_nats_invalid", "Messages from NATS refused as malformed")
+        hosts = GaugeMetricFamily("supctl_nats_remote_hosts", "Other hosts of the fleet with bots connected")
+        up.add_metric([], 1 if b.state == "connected" else 0)
+        msgs.add_metric(["out"], b.sent)
+        msgs.add_metric(["in"], b.received)
+        buffered.add_metric([], b.buffered)
+        dropped.add_metric([], b.dropped)
+        invalid.add_metric([], b.invalid)
+        hosts.add_metric([], len(b.remote_hosts))
+        return up, msgs, buffered, dropped, invalid, hosts
 
     def _task_metrics(self) -> tuple[Metric, ...]:
         runs = CounterMetricFamily("supctl_task_runs", "Finished runs of a scheduled task by result (success, "

@@ -46,7 +46,8 @@ class HttpServer:
         self.config: HttpConfig = procfile.http or HttpConfig()
         self._handlers, self._fleet, self._health, self._events, self._log = handlers, fleet, health, events, logger
         self._logs_dir = paths.logs_dir(procfile.state_dir)
-        self._registry = registry(FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch))
+        self._registry = registry(FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch,
+                                                 handlers.bridge_status))
         self._writes = Writes(procfile.http_token_path(), generated=self.config.token_file is None,
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()

@@ -13,8 +13,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from harness import PY, Master, bot, toml_argv, wait_until
+from http_helpers import HTTP, base_url
 from nats_helpers import Hosts, NatsServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -144,13 +146,18 @@ def test_nats_down_at_start_then_up_and_wrong_credentials(tmp_path: Path, starte
     server = NatsServer(tmp_path / "nats", conf='authorization { user: fleet, password: "s3cret" }\n')
     sleeper = f'[bots.idle]\ncmd = {toml_argv(bot("fleet_node", "prices.>"))}\n'
     url = f"nats://fleet:s3cret@127.0.0.1:{server.port}"
-    early = started("early", procfile("early", url, sleeper))
+    early = started("early", procfile("early", url, sleeper, HTTP))
     early.wait_transition("idle", "RUNNING")
     early.wait_line(r"nats: disconnected: ")
     assert "nats: disconnected" in early.ctl("status").stdout
+    metrics = f"{base_url(early)}/metrics"
+    assert re.search(r"^supctl_nats_connected 0\.0$", httpx.get(metrics).text, re.M)
     server.start()
     try:
         early.wait_line(r"nats: connected to 127.0.0.1:")
+        scraped = httpx.get(metrics).text
+        assert re.search(r"^supctl_nats_connected 1\.0$", scraped, re.M)
+        assert re.search(r"^supctl_nats_dropped_total 0\.0$", scraped, re.M)
         assert "s3cret" not in early.text() and "s3cret" not in early.ctl("status").stdout, "no password in log or status"
         assert len(early.wait_line(r"nats: disconnected: ")) == 1, "one line per state change, not per retry"
         intruder = started("intruder", procfile("intruder", f"nats://fleet:wrong@127.0.0.1:{server.port}", sleeper))
