@@ -13,12 +13,12 @@ import getpass
 import logging
 import os
 import socket
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import msgspec
 
+import supervisor
 from supervisor.bridge.link import connect_options
 from supervisor.bridge.wire import FleetAnswer, FleetAsk, Subjects
 from supervisor.control.protocol import Action, ActionReply, Error, Frame, StatusReply, StatusRequest
@@ -35,13 +35,6 @@ _REQUEST: Any = StatusRequest | Action
 _REPLY: Any = StatusReply | ActionReply | Error
 
 
-def supctl_version() -> str:
-    try:
-        return version("supctl")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 class FleetControl:
     """The master's side: answers fleet requests with its control handler."""
 
@@ -50,7 +43,7 @@ class FleetControl:
         self.subjects = Subjects(fleet)
         self.handler = handler
         self.procfile = procfile
-        self.version = supctl_version()
+        self.version = supervisor.__version__
         self._enc = msgspec.msgpack.Encoder()
         self._ask = msgspec.msgpack.Decoder(FleetAsk).decode
         self._request = msgspec.msgpack.Decoder(_REQUEST).decode

@@ -17,6 +17,7 @@ import msgspec
 
 from supervisor.bridge.wire import QUEUE, Answer, Ask, covers
 from supervisor.bus import frames as f
+from supervisor.bus.eager import start_eagerly
 from supervisor.bus.hook import Port
 
 if TYPE_CHECKING:
@@ -57,9 +58,10 @@ class RemoteRequests:
             self._reply(bid, f.Reply(0, error=f"no responder for {frame.topic!r} (NATS is not connected)"))
             return
         payload = self._enc.encode(Ask(self.bridge.host, sender[0], sender[1], frame.data))
-        task = asyncio.get_running_loop().create_task(self._request(nc, bid, frame.topic, payload))
-        self._asks[bid] = task
-        task.add_done_callback(lambda _: self._asks.pop(bid, None))
+        task = start_eagerly(self._request(nc, bid, frame.topic, payload))  # the request leaves in this iteration
+        if task is not None:
+            self._asks[bid] = task
+            task.add_done_callback(lambda _: self._asks.pop(bid, None))
 
     async def _request(self, nc: Nats, bid: int, topic: str, payload: bytes) -> None:
         from nats.errors import NoRespondersError, TimeoutError as NatsTimeout

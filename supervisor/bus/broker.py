@@ -183,13 +183,16 @@ class Broker:
         self._route(sender, items, host)
 
     def ask_outside(self, port: Port, frame: f.Request, sender: tuple[str, int], host: str) -> None:
-        """A request from a bot on `host` to the responders here; the reply goes to `port`."""
+        """A request from a bot on `host` to the responders here; the reply goes to `port`.
+
+        Written at once rather than at the end of the loop iteration: a request is one frame, and
+        this is called from the NATS client's callback, never inside a broker read."""
         self.requests.ask(port, frame, sender, host)  # type: ignore[arg-type]
-        self._schedule_flush()
+        self.flush()
 
     def answer_outside(self, bid: int, reply: f.Reply) -> None:
         self.requests.answer_outside(bid, reply)
-        self._schedule_flush()
+        self.flush()
 
     def stats(self) -> dict[tuple[str, int], f.BusStats]:
         out = {key: msgspec.structs.replace(s) for key, s in self._stats.items()}

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "control": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus"},
     "daemon": BASE | {"config", "__init__"},
     "http": BASE | {"config", "output", "engine", "jobs", "health", "bus", "control", "__init__"},
-    "bridge": BASE | {"config", "bus", "control"},
+    "bridge": BASE | {"config", "bus", "control", "__init__"},
     "master": BASE | {"config", "output", "engine", "jobs", "health", "plugin", "bus", "systemd", "control", "daemon",
                       "http", "bridge", "__init__"},
     "cli": BASE | {"config", "output", "control", "systemd", "daemon", "master", "health", "bus", "bridge", "__init__"},
