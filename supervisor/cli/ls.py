@@ -28,7 +28,8 @@ def row(entry: registry.Entry) -> MasterRow:
     return MasterRow(procfile=m.procfile, state="running", pid=m.pid, state_dir=m.state_dir, version=m.version,
                      uptime_s=round(time.time() - m.started_at, 3), bots=reply.bots, instances=reply.instances,
                      running=reply.running, fatal=reply.fatal, unhealthy=reply.unhealthy,
-                     kill_switch=f"{reply.kill_switch.reason} ({reply.kill_switch.by})" if reply.kill_switch else None)
+                     kill_switch=f"{reply.kill_switch.reason} ({reply.kill_switch.by})" if reply.kill_switch else None,
+                     nats=reply.nats)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -39,9 +40,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no masters running (registry: {registry.masters_dir()})")
         return OK
+    nats = any(r.nats for r in rows)
     cells = [[r.procfile, r.state if r.state != "running" else str(r.pid), duration(r.uptime_s),
               f"{r.running}/{r.instances}" if r.instances is not None else "-", str(r.fatal if r.fatal is not None else "-"),
               str(r.unhealthy if r.unhealthy is not None else "-"), r.version,
-              f"ON: {r.kill_switch}" if r.kill_switch else "-"] for r in rows]
-    print(table(("PROCFILE", "PID", "UPTIME", "RUNNING", "FATAL", "UNHEALTHY", "VERSION", "KILL SWITCH"), cells))
+              f"ON: {r.kill_switch}" if r.kill_switch else "-", *([r.nats or "-"] if nats else [])] for r in rows]
+    print(table(("PROCFILE", "PID", "UPTIME", "RUNNING", "FATAL", "UNHEALTHY", "VERSION", "KILL SWITCH",
+                 *(["NATS"] if nats else [])), cells))
     return OK

@@ -115,6 +115,8 @@ class Handlers:
         reply = summary(self.master, self._fleet.instances(), self._health.describe)
         if self.kill_switch.state.active:
             reply.kill_switch = kill_switch_row(self.kill_switch.state)
+        bridge = self.bridge_status()
+        reply.nats = bridge.state if bridge is not None else None
         return reply
 
     async def _on_signal(self, request: SignalRequest) -> Response:

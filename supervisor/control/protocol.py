@@ -228,6 +228,8 @@ class Summary(Frame):
     """Instances whose health is unhealthy or DEGRADED."""
     kill_switch: KillSwitchStatus | None = None
     """Only while it is active."""
+    nats: str | None = None
+    """The NATS bridge's state ([bus.nats]), None without one."""
 
 
 Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply

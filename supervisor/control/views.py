@@ -26,3 +26,5 @@ class MasterRow(msgspec.Struct, kw_only=True):
     unhealthy: int | None = None
     kill_switch: str | None = None
     """'reason (by)' while the master's kill switch is active."""
+    nats: str | None = None
+    """The NATS bridge's state when the master has [bus.nats]."""

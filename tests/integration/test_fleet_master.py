@@ -158,6 +158,9 @@ def test_nats_down_at_start_then_up_and_wrong_credentials(tmp_path: Path, starte
         scraped = httpx.get(metrics).text
         assert re.search(r"^supctl_nats_connected 1\.0$", scraped, re.M)
         assert re.search(r"^supctl_nats_dropped_total 0\.0$", scraped, re.M)
+        listed = {r["procfile"]: r for r in json.loads(early.ctl("ls", "--json").stdout)}
+        assert listed[str(early.procfile)]["nats"] == "connected"
+        assert re.search(r"^PROCFILE .* NATS$", early.ctl("ls").stdout, re.M)
         assert "s3cret" not in early.text() and "s3cret" not in early.ctl("status").stdout, "no password in log or status"
         assert len(early.wait_line(r"nats: disconnected: ")) == 1, "one line per state change, not per retry"
         intruder = started("intruder", procfile("intruder", f"nats://fleet:wrong@127.0.0.1:{server.port}", sleeper))
