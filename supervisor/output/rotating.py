@@ -57,8 +57,11 @@ class RotatingLog:
         """Open (creating logs/ and the file if need be) without following a symlink; never raises."""
         self._checked = time.monotonic()
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = open_append(self.path)
+            try:
+                fd = open_append(self.path)
+            except FileNotFoundError:  # logs/ is made at start; only a deleted one costs the mkdir
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = open_append(self.path)
         except OSError as e:
             self._failed(e)
             return
