@@ -6,7 +6,6 @@ Parsing and printing only; talking to the fleet is supervisor.bridge.fleet_rpc.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -33,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
 
 def run(args: argparse.Namespace, procfile: str) -> int:
     """Exit status 0, or 1 when no master answered or an action failed; ValueError/LookupError/... go to the caller."""
+    import asyncio  # here: every verb builds this module's parser, and asyncio costs `supctl status` ~35 ms
+
     from ..bridge.fleet_rpc import fleet_act, fleet_status
     from ..config.procfile import load
 

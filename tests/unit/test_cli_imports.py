@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("uvloop", "psutil", "supervisor.master", "supervisor.engine.instance", "supervisor.config.procfile", "watchfiles")
+HEAVY = ("uvloop", "psutil", "supervisor.master", "supervisor.engine.instance", "supervisor.config.procfile", "watchfiles",
+         "asyncio")
 
 
 def test_status_verb_imports_nothing_heavy(tmp_path) -> None:
