@@ -160,7 +160,22 @@ def all_stamped(stamps: Path, n: int, t0: float, timeout: float) -> float:
     return stamps.stat().st_mtime_ns / 1e9 - t0
 
 
-def start_round(tmp: Path, venv: Path, n: int, r: int, with_pm2: bool) -> dict[str, float]:
+def cpu_s(pid: int) -> float:
+    return sum(psutil.Process(pid).cpu_times()[:2])
+
+
+def launcher_cpu(m: Master) -> float:
+    """CPU seconds the launcher has used so far: the process itself, or for the daemonizing ones the command
+    (reaped here with its rusage, its own forks included) plus the daemon it left behind."""
+    assert m.proc is not None
+    if isinstance(m, (PopenLoop, Supervisord)) or (isinstance(m, Supctl) and m.foreground):
+        return cpu_s(m.proc.pid)
+    _, status, ru = os.wait4(m.proc.pid, 0)
+    m.proc.returncode = os.waitstatus_to_exitcode(status)
+    return ru.ru_utime + ru.ru_stime + cpu_s(m.pid)
+
+
+def start_round(tmp: Path, venv: Path, n: int, r: int, with_pm2: bool) -> dict[str, tuple[float, float]]:
     """One start of each launcher, each stopped (and its children gone) before the next begins."""
     def make(name: str, stamps: Path) -> Master:
         d = tmp / f"start-{name}-{r}"
@@ -183,7 +198,8 @@ def start_round(tmp: Path, venv: Path, n: int, r: int, with_pm2: bool) -> dict[s
         m.start()
         try:
             step(f"  {name}")
-            out[name] = all_stamped(stamps, n, t0, 60 + n * 0.3)
+            wall = all_stamped(stamps, n, t0, 60 + n * 0.3)
+            out[name] = (wall, launcher_cpu(m))
         finally:
             m.stop()
         time.sleep(1)  # let the stopped children's exits settle before the next launcher
@@ -441,7 +457,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="supctl-bench-") as tmpdir:
         tmp = Path(tmpdir)
         (tmp / "stamper.py").write_text(STAMPER)
-        starts: dict[str, list[float]] = {}
+        starts: dict[str, list[tuple[float, float]]] = {}
         if "start" in parts:
             for r in range(a.rounds):
                 step(f"start {n}, round {r + 1} of {a.rounds}")
@@ -459,10 +475,11 @@ def main() -> None:
     report(a, starts, fl, mem, floods)
 
 
-def report(a: argparse.Namespace, starts: dict[str, list[float]], fl: dict[str, object] | None,
+def report(a: argparse.Namespace, starts: dict[str, list[tuple[float, float]]], fl: dict[str, object] | None,
            mem: dict[str, tuple[float, float, float]] | None, floods: dict[str, tuple[float, int]]) -> None:
     n = a.instances
-    med = {k: statistics.median(v) for k, v in starts.items()}
+    med = {k: statistics.median(w for w, _ in v) for k, v in starts.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in starts.items()}
     print(f"\nprocess engine, {n} instances: supctl, supervisord, pm2 and the floors in the same run ({os.cpu_count()} cores)")
     print(f"{'measure':<40} {'supctl':>11} {'supervisord':>11} {'pm2':>11} {'floor':>11}  {'unit':<6} target")
     if med:
@@ -471,6 +488,11 @@ def report(a: argparse.Namespace, starts: dict[str, list[float]], fl: dict[str, 
                   check("supctl -f / Popen loop", med["supctl -f"] / f, 1.2)))
         print(row(f"start {n}: daemonizing `supctl start`", (med["supctl"], None, None, f), "s",
                   check("supctl / Popen loop", med["supctl"] / f, 1.3)))
+        c = cpu["floor"]
+        print(row("  CPU used by then (-f)", (cpu["supctl -f"], cpu["supervisord"], cpu.get("pm2"), c), "CPU-s",
+                  f"supctl -f / Popen loop {cpu['supctl -f'] / c:.2f}x"))
+        print(row("  CPU used by then (daemonizing)", (cpu["supctl"], None, None, c), "CPU-s",
+                  f"supctl / Popen loop {cpu['supctl'] / c:.2f}x"))
     if fl is not None:
         lat = fl["restart"]
         idle = fl["idle"]
