@@ -93,7 +93,7 @@ class Master:
         self.health = HealthBoard()
         self.fleet = Fleet(self.health, log)
         self.hooks = HookRunner(plugins.hooks)
-        self.bus = Broker(procfile.state_dir / "bus.sock")
+        self.bus = Broker(procfile.state_dir / "bus.sock", log=log)
         self.guard = Guard(log)
         self.tasks: dict[str, ScheduledTask] = {}
         self.bridge: NatsBridge | None = None
@@ -105,7 +105,8 @@ class Master:
                           state_dir=str(procfile.state_dir))
         self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
                                  self._shutdown_and_wait, self.kill_switch,
-                                 lambda: self.bridge.status() if self.bridge else None)
+                                 lambda: self.bridge.status() if self.bridge else None,
+                                 bus_token=lambda: (self.bus.operator_token(), str(self.bus.path)))
         self.events: EventHub | None = EventHub() if procfile.http else None
         """Process, health and kill-switch events for GET /events; only when [http] is configured."""
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)
@@ -191,7 +192,6 @@ class Master:
         write_pidfile(self.procfile.state_dir)
         self.guard.start()
         await self.bus.start()
-        write_atomic(self.procfile.state_dir / "bus.token", self.bus.admin_token().encode())
         if self.kill_switch.state.active:
             self._announce_kill_switch(self.kill_switch.state)
         self.bridge = self._start_bridge()
@@ -264,6 +264,8 @@ class Master:
             self._shutdown.set()
 
     def _add_bot(self, name: str) -> None:
+        access = self.procfile.bots[name].bus
+        self.bus.permit(name, access.publish, access.subscribe, access.serve)
         self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard,
                                           instance_env=self._bus_env, gate=self.kill_switch.holds)
         specs = self.plugins.health.get(name)
@@ -300,7 +302,6 @@ class Master:
         if self.bridge is not None:
             await self.bridge.close()
         await self.bus.close()
-        (self.procfile.state_dir / "bus.token").unlink(missing_ok=True)
         self.guard.close()
         paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
         self.claim.unregister()
@@ -335,6 +336,7 @@ class Master:
                 gone.close_logs()
                 for inst in gone.instances:
                     self.bus.revoke_token(name, inst.index)
+                self.bus.permit(name)
             if self._closing:
                 log.warning("reload stopped after stopping %s: the master is shutting down", p.removed + p.changed)
                 return Error(message=f"{new.file}: reload stopped part-way (nothing new started): the master is shutting down")

@@ -5,12 +5,14 @@ subscribers they match, encoded once per group as a Deliver frame, and the same
 bytes are written to every subscriber; writes are batched per loop iteration.
 A subscriber whose socket buffer passes `max_queue` bytes gets its messages
 dropped (and counted) until it drains, and is cut off past `max_drops`.
+Each bot instance is bounded (connections, patterns, retained values) and may be
+restricted to allow lists; what goes past them is refused, told and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import logging
 import os
 import pathlib
 import re
@@ -23,21 +25,19 @@ import msgspec
 from msgspec import Raw
 
 from supervisor.bus import frames as f
+from supervisor.bus.access import Access
 from supervisor.bus.conn import Connection
+from supervisor.bus.frames import ADMIN
 from supervisor.bus.hook import Outside, Port, Tap
+from supervisor.bus.limits import Limits
 from supervisor.bus.retained import RetainedStore
+from supervisor.bus.tokens import Tokens, new_token
 from supervisor.bus.rpc import Requests
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
 from supervisor.errors import BusError
 
-ADMIN = ("supctl", 0)
 PRESENCE = "supctl.presence"
 _UNSAFE = re.compile(r"[.*>\s]")
-
-
-def new_token() -> str:
-    """secrets.token_urlsafe(32) without importing secrets: its hmac import maps libcrypto (~650 KiB of RSS)."""
-    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
 
 
 class Broker:
@@ -51,10 +51,17 @@ class Broker:
         max_drops: int = 100_000,
         max_frame: int = f.MAX_FRAME,
         max_clients: int = 1024,
+        max_strangers: int = 64,
         max_inflight: int = 1024,
         max_retained: int = 10_000,
         max_retained_bytes: int = 64 << 20,
-        hello_timeout: float = 5.0,
+        max_buffered: int = 64 << 20,
+        bot_connections: int = 16,
+        bot_patterns: int = 10_000,
+        bot_retained: int = 1_000,
+        bot_retained_bytes: int = 8 << 20,
+        hello_timeout: float = 2.0,
+        log: logging.Logger | None = None,
     ) -> None:
         self.path = pathlib.Path(path)
         self.max_queue = max_queue
@@ -62,23 +69,23 @@ class Broker:
         self.max_frame = max_frame
         self.max_clients = max_clients
         self.hello_timeout = hello_timeout
+        self.budget = f.Budget(max_buffered)
+        """Partial frames all connections may hold together."""
         self.encoder = msgspec.msgpack.Encoder()
         self.decoder = msgspec.msgpack.Decoder(f.Frame)
         self.conns: set[Connection] = set()
         self.dirty: list[Connection] = []
         self._subs: TopicIndex[Connection] = TopicIndex()
         self.requests = Requests(self.encoder, max_inflight)
-        self.retained = RetainedStore(max_retained, max_retained_bytes)
-        self._tokens: dict[str, tuple[str, int]] = {}
-        self._token_of: dict[tuple[str, int], str] = {}
+        self.retained = RetainedStore(max_retained, max_retained_bytes, bot_retained, bot_retained_bytes)
+        self.tokens = Tokens()
         self._online: dict[tuple[str, int], int] = {}
         self._stats: dict[tuple[str, int], f.BusStats] = {}
+        self.limits = Limits(self.encoder, self._stats, max_strangers, bot_connections, bot_patterns, log)
         self._server: asyncio.AbstractServer | None = None
         self._flushing = False
         self.reading = False
         """Inside a Connection's data_received, which flushes when it ends."""
-        self._admin = new_token()
-        self._tokens[self._admin] = ADMIN
         self._watched: set[tuple[str, str]] = set()
         self._last_publish: dict[tuple[str, str], float] = {}
 
@@ -116,30 +123,32 @@ class Broker:
     def issue_token(self, bot: str, instance: int) -> str:
         if (bot, instance) == ADMIN or bot == ADMIN[0]:
             raise BusError(f"bot name {bot!r} is reserved for the master")
-        self.revoke_token(bot, instance, disconnect=False)
-        token = new_token()
-        self.set_token(bot, instance, token)
+        self.set_token(bot, instance, token := new_token())
         return token
 
     def set_token(self, bot: str, instance: int, token: str) -> None:
         """Install a known secret, e.g. one kept across a master restart."""
-        old = self._token_of.pop((bot, instance), None)
-        if old is not None:
-            self._tokens.pop(old, None)
-        self._tokens[token] = (bot, instance)
-        self._token_of[(bot, instance)] = token
+        self.tokens.set((bot, instance), token)
         self._stats.setdefault((bot, instance), f.BusStats())
 
     def revoke_token(self, bot: str, instance: int, disconnect: bool = True) -> None:
-        token = self._token_of.pop((bot, instance), None)
-        if token is not None:
-            self._tokens.pop(token, None)
+        self.tokens.revoke((bot, instance))
         if disconnect:
             for conn in [c for c in self.conns if c.identity == (bot, instance)]:
                 conn.fail("bus token revoked")
 
     def admin_token(self) -> str:
-        return self._admin
+        """The master's own secret (supctl:0, the only sender on reserved topics): it never leaves the process."""
+        return self.tokens.admin
+
+    def operator_token(self) -> str:
+        """For one `supctl bus ...` connection, as supctl:N: not the master's identity; revoked when it closes."""
+        return self.tokens.operator()
+
+    def permit(self, bot: str, publish: list[str] | None = None, subscribe: list[str] | None = None,
+               serve: list[str] | None = None) -> None:
+        """Allow lists for every instance of `bot` (None: open), applied to its live connections too."""
+        self.limits.permit(bot, None if publish is subscribe is serve is None else Access(publish, subscribe, serve), self.conns)
 
     def publish(self, topic: str, obj: object, retain: bool = False) -> None:
         check_topic(topic)
@@ -197,7 +206,7 @@ class Broker:
     def stats(self) -> dict[tuple[str, int], f.BusStats]:
         out = {key: msgspec.structs.replace(s) for key, s in self._stats.items()}
         for conn in self.conns:
-            if conn.identity is None or conn.identity == ADMIN:
+            if conn.identity is None or conn.identity[0] == ADMIN[0]:
                 continue
             s = out.setdefault(conn.identity, f.BusStats())
             s.connected = True
@@ -215,15 +224,20 @@ class Broker:
             raise BusError(
                 f"bus protocol version {frame.version} not supported; the broker speaks {f.PROTOCOL_VERSION}"
             )
-        identity = self._tokens.get(frame.token)
+        identity = self.tokens.identity(frame.token)
         if identity is None:
             raise BusError("invalid bus token")
         if conn.hello_timer is not None:
             conn.hello_timer.cancel()
-        conn.identity = identity
+        self.limits.strangers.pop(conn, None)
+        if identity[0] != ADMIN[0] and len(self.conns) - len(self.limits.strangers) > self.max_clients:
+            raise BusError(f"too many bus clients (at most {self.max_clients})")
+        if not self.limits.admit(conn, identity, self._online.get(identity, 0)):
+            return
+        conn.splitter.max_frame = self.max_frame
         conn.send(f.pack(self.encoder, f.Welcome(identity[0], identity[1], f.PROTOCOL_VERSION, self.max_frame)))
         self._online[identity] = self._online.get(identity, 0) + 1
-        if identity != ADMIN and self._online[identity] == 1:
+        if identity[0] != ADMIN[0] and self._online[identity] == 1:
             self._presence(identity, True)
         self._schedule_flush()
 
@@ -231,9 +245,12 @@ class Broker:
         if conn.identity is None:
             raise BusError("the first frame must be a hello")
         conn.msgs_in += len(items)
-        self._route(conn.identity, items)
+        conn.work += len(items)
+        if conn.access is not None and conn.access.publish is not None:
+            items = self.limits.publishable(conn, items)
+        self._route(conn.identity, items, conn=conn)
 
-    def _route(self, sender: tuple[str, int], items: list[f.Msg], host: str = "") -> None:
+    def _route(self, sender: tuple[str, int], items: list[f.Msg], host: str = "", conn: Connection | None = None) -> None:
         cached = self._subs.cached
         groups: dict[int, tuple[tuple[Connection, ...], list[f.Msg]]] = {}
         last: tuple[Connection, ...] | None = None
@@ -246,7 +263,9 @@ class Broker:
             if subs is None:
                 subs = self._resolve(sender, msg.topic)
             if msg.retain:
-                self.retained.put(sender, msg, host)
+                why = self.retained.put(sender, msg, host)
+                if why is not None and conn is not None:
+                    self.limits.refuse(conn, f"retained: {why}")
             if not subs:
                 continue
             if subs is not last:
@@ -274,31 +293,45 @@ class Broker:
         """Every frame but Pub and Hello; unknown ones close the connection."""
         enc = self.encoder
         if isinstance(frame, f.Request):
-            self.requests.ask(conn, frame)
+            if conn.access is not None and not conn.access.may_publish(frame.topic):
+                conn.send(f.pack(enc, f.Reply(frame.rid, error=f"{conn.identity[0]} may not publish to {frame.topic!r}")))
+            else:
+                self.requests.ask(conn, frame)
         elif isinstance(frame, f.Reply):
             self.requests.answer(conn, frame)
         elif isinstance(frame, f.Sub):
             check_pattern(frame.pattern)
             if frame.sid in conn.subs:
                 raise BusError(f"subscription id {frame.sid} already in use")
-            conn.subs[frame.sid] = frame.pattern
-            self._subs.add(frame.pattern, conn)
-            self._replay(conn, frame.sid, frame.pattern)
-            conn.send(f.pack(enc, f.SubAck(frame.sid)))
+            why = self.limits.may(conn, frame.pattern, "subscribe")
+            if why is None:
+                conn.subs[frame.sid] = frame.pattern
+                self._subs.add(frame.pattern, conn)
+                self._replay(conn, frame.sid, frame.pattern)
+            else:
+                self.limits.refuse(conn, why, tell=False)
+            conn.send(f.pack(enc, f.SubAck(frame.sid, why or "")))
         elif isinstance(frame, f.Unsub):
             pattern = conn.subs.pop(frame.sid, None)
             if pattern is not None:
                 self._subs.remove(pattern, conn)
+                self.limits.count(conn.identity, -1)
         elif isinstance(frame, f.Serve):
-            self.requests.serve(conn, frame.pattern)
+            check_pattern(frame.pattern)
+            why = self.limits.may(conn, frame.pattern, "serve")
+            if why is None:
+                self.requests.serve(conn, frame.pattern)
+            else:
+                self.limits.refuse(conn, why)
         elif isinstance(frame, f.Unserve):
-            self.requests.unserve(conn, frame.pattern)
+            if self.requests.unserve(conn, frame.pattern):
+                self.limits.count(conn.identity, -1)
         elif isinstance(frame, f.Cancel):
             self.requests.cancel(conn, frame.rid)
         elif isinstance(frame, f.Ping):
             conn.send(f.pack(enc, f.Pong(frame.n)))
         elif isinstance(frame, f.PeersQuery):
-            peers = sorted(k for k, n in self._online.items() if n and k != ADMIN)
+            peers = sorted(k for k, n in self._online.items() if n and k[0] != ADMIN[0])
             outside = self.requests.outside
             conn.send(f.pack(enc, f.Peers(frame.n, peers, outside.peers() if outside is not None else [])))
         else:
@@ -306,24 +339,32 @@ class Broker:
         self._schedule_flush()
 
     def _replay(self, conn: Connection, sid: int, pattern: str) -> None:
-        """Retained values for a new subscription, each tagged with its sid."""
-        for kept in self.retained.matching(pattern):
-            deliver = f.Deliver(kept.bot, kept.instance, [kept.msg], sid, kept.host)
-            conn.send(f.pack(self.encoder, deliver), 1)
+        """Retained values for a new subscription, tagged with its sid: one Deliver per run of one sender."""
+        kept = self.retained.matching(pattern)
+        conn.work += len(kept) + 1
+        for run in self.retained.runs(kept, self.max_frame // 2):
+            first = run[0]
+            conn.send(f.pack(self.encoder, f.Deliver(first.bot, first.instance, [k.msg for k in run], sid, first.host)), len(run))
 
     def forget(self, conn: Connection) -> None:
         """Undo everything a closed connection registered; idempotent."""
         if conn not in self.conns:
             return
         self.conns.discard(conn)
+        self.limits.strangers.pop(conn, None)
         for pattern in conn.subs.values():
             self._subs.remove(pattern, conn)
+        patterns = len(conn.subs) + sum(conn.serves.values())
         conn.subs.clear()
         self.requests.drop(conn)
+        if patterns and conn.identity is not None:
+            self.limits.count(conn.identity, -patterns)
         if conn.identity is None:
             return
         identity = conn.identity
-        if identity != ADMIN:
+        if identity[0] == ADMIN[0] and identity != ADMIN:
+            self.tokens.revoke(identity)
+        elif identity != ADMIN:
             s = self._stats.setdefault(identity, f.BusStats())
             s.msgs_in += conn.msgs_in
             s.msgs_out += conn.msgs_out
@@ -331,7 +372,7 @@ class Broker:
         self._online[identity] -= 1
         if not self._online[identity]:
             del self._online[identity]
-            if identity != ADMIN and self._server is not None:
+            if identity[0] != ADMIN[0] and self._server is not None:
                 self._presence(identity, False)
         self._schedule_flush()
 

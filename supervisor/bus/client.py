@@ -321,7 +321,7 @@ class Client:
         elif kind is f.SubAck:
             sub = self._subs.get(frame.sid)
             if sub is not None:
-                sub.acked()
+                sub.acked(frame.error)
         elif kind is f.Welcome:
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(frame)

@@ -11,9 +11,11 @@ from typing import Union
 import msgspec
 from msgspec import Raw
 
-from supervisor.core.frames import FrameError, FrameSplitter, pack, pack_into  # noqa: F401 - the shared codec, for bus code
+from supervisor.core.frames import Budget, FrameError, FrameSplitter, pack, pack_into  # noqa: F401 - the shared codec
 
 PROTOCOL_VERSION = 1
+ADMIN = ("supctl", 0)
+"""The master's own identity on the bus."""
 MAX_FRAME = 1 << 20
 """Largest frame body, in bytes, either side accepts by default."""
 
@@ -78,9 +80,10 @@ class Sub(_Frame, tag=6):
 
 
 class SubAck(_Frame, tag=7):
-    """Sent after the retained replay for `sid`: the subscription is live."""
+    """Sent after the retained replay for `sid`: the subscription is live, or refused when `error` is set."""
 
     sid: int
+    error: str = ""
 
 
 class Unsub(_Frame, tag=8):
@@ -164,3 +167,5 @@ class BusStats(msgspec.Struct):
     msgs_in: int = 0
     msgs_out: int = 0
     dropped: int = 0
+    refused: int = 0
+    """Connections, patterns, publishes and retained values refused by a limit or an allow list."""

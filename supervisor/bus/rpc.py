@@ -44,12 +44,15 @@ class Requests:
         if self.outside is not None:
             self.outside.served(pattern, 1)
 
-    def unserve(self, conn: Connection, pattern: str) -> None:
+    def unserve(self, conn: Connection, pattern: str) -> bool:
+        """True when `conn` did serve `pattern` (once less now)."""
         if conn.serves.get(pattern, 0) > 0:
             conn.serves[pattern] -= 1
             self._serves.remove(pattern, conn)
             if self.outside is not None:
                 self.outside.served(pattern, -1)
+            return True
+        return False
 
     def ask(self, conn: Connection, frame: f.Request, sender: tuple[str, int] | None = None, host: str = "") -> None:
         """Route to one responder (round robin), out through the bridge, or answer at once with why not.

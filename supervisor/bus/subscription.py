@@ -105,7 +105,11 @@ class Subscription:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def acked(self) -> None:
+    def acked(self, refused: str = "") -> None:
+        """The broker has the subscription, or refused it: then it ends with that error."""
+        if refused:
+            self.close()
+            self._end = BusError(f"bus refused the subscription to {self.pattern!r}: {refused}")
         self._ready.set()
 
     def unacked(self) -> None:

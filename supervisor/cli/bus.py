@@ -1,25 +1,12 @@
-"""`supctl bus pub|sub|request|peers`: the bus from a shell, speaking as the master's admin identity."""
+"""`supctl bus pub|sub|request|peers`: the bus from a shell, as supctl:N with a token from the master."""
 
 from __future__ import annotations
 
 import argparse
-import os
 
 import msgspec
 
 from ..errors import BusError
-
-
-def _client(state_dir: str):  # type: ignore[no-untyped-def]
-    from ..bus.blocking import BlockingClient
-
-    token_file = os.path.join(state_dir, "bus.token")
-    try:
-        with open(token_file) as f:
-            token = f.read().strip()
-    except OSError:
-        raise BusError(f"no bus token at {token_file}: is a master running for this procfile?") from None
-    return BlockingClient(os.path.join(state_dir, "bus.sock"), token)
 
 
 def _payload(text: str) -> object:
@@ -35,8 +22,11 @@ def _line(obj: object) -> str:
     return msgspec.json.encode(obj).decode()
 
 
-def run(args: argparse.Namespace, state_dir: str) -> int:
-    with _client(state_dir) as client:
+def run(args: argparse.Namespace, path: str, token: str) -> int:
+    """`token` is the master's answer to BusTokenRequest: good for this one connection (its own never leaves it)."""
+    from ..bus.blocking import BlockingClient
+
+    with BlockingClient(path, token) as client:
         if args.bus_verb == "pub":
             client.publish(args.topic, _payload(args.json_msg), retain=args.retain)
             client.flush()

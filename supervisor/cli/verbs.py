@@ -10,6 +10,8 @@ from ..config import paths
 from ..control.protocol import (
     Action,
     ActionReply,
+    BusTokenReply,
+    BusTokenRequest,
     Error,
     HealthReply,
     HealthRequest,
@@ -98,8 +100,10 @@ def cmd_bus(args: argparse.Namespace) -> int:
     from ..errors import BusError
     from . import bus as bus_cli
 
+    reply = ask(args, BusTokenRequest())
+    assert isinstance(reply, BusTokenReply)
     try:
-        return bus_cli.run(args, state_dir(args))
+        return bus_cli.run(args, reply.path, reply.token)
     except BusError as e:
         raise CliError(str(e)) from None
     except KeyboardInterrupt:

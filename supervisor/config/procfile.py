@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..bus.topics import check_pattern
 from ..core.commands import parse_signal
 from ..core.units import Duration
-from ..errors import ConfigError, ConfigErrors
+from ..errors import BusError, ConfigError, ConfigErrors
 from . import limits
 from .common import Command, LogConfig, Struct
 from .http import HttpConfig, check_http
@@ -34,6 +35,14 @@ class BackoffConfig(Struct):
 class RestartLimit(Struct):
     count: int = 10
     window: Duration = Duration("5m")
+
+
+class BusAccess(Struct):
+    """A bot's NATS-style allow lists on the bus (patterns); a list left out is open, an empty one allows nothing."""
+
+    publish: list[str] | None = None
+    subscribe: list[str] | None = None
+    serve: list[str] | None = None
 
 
 class SupervisorConfig(Struct):
@@ -65,6 +74,7 @@ class BotConfig(Command):
     start_timeout: Duration = Duration("60s")
     kill_switch: bool = True
     """Stopped, and kept from starting, while the kill switch is active."""
+    bus: BusAccess = BusAccess()
 
     def signum(self) -> signal.Signals:
         return parse_signal(self.stop_signal)
@@ -130,7 +140,7 @@ class Procfile(Struct):
 
 TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http", "bus")
 NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
-NESTED = ("backoff", "restart_limit", "log", "env")
+NESTED = ("backoff", "restart_limit", "log", "env", "bus")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TOO_DEEP = f"arrays or tables nested more than {limits.MAX_DEPTH} levels deep; a procfile needs a few"
 RESERVED_BOT_NAMES = frozenset({"supctl"})
@@ -307,6 +317,12 @@ def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -
         errors.append(ConfigError(file, f"{key}.stop_signal", str(e)))
     if bot.log is not None:
         _check_log(file, f"{key}.log", bot.log, errors)
+    for verb in ("publish", "subscribe", "serve"):
+        for i, pattern in enumerate(getattr(bot.bus, verb) or ()):
+            try:
+                check_pattern(pattern)
+            except BusError as e:
+                errors.append(ConfigError(file, f"{key}.bus.{verb}[{i}]", str(e)))
     if bot.restart_cron is not None:
         try:
             Cron(bot.restart_cron)

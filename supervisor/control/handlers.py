@@ -16,6 +16,8 @@ from .protocol import (
     Action,
     ActionReply,
     BridgeStatus,
+    BusTokenReply,
+    BusTokenRequest,
     Error,
     Frame,
     HealthReply,
@@ -47,9 +49,11 @@ class Handlers:
     def __init__(self, master: MasterInfo, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
                  bus_stats: Callable[[], dict[tuple[str, int], BusStats]], reload: Callable[[], Awaitable[Response]],
                  shutdown: Callable[[], Awaitable[None]], kill_switch: KillSwitch,
-                 bridge_status: Callable[[], BridgeStatus | None] = lambda: None) -> None:
+                 bridge_status: Callable[[], BridgeStatus | None] = lambda: None, *,
+                 bus_token: Callable[[], tuple[str, str]]) -> None:
         self.master = master
         self.procfile_path = master.procfile
+        self._bus_token = bus_token
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
         self._reload, self._shutdown, self.bridge_status = reload, shutdown, bridge_status
         self.kill_switch = kill_switch
@@ -58,6 +62,7 @@ class Handlers:
             Reload: self._on_reload, Shutdown: self._on_shutdown, TasksRequest: self._on_tasks, RunTask: self._on_run_task,
             HealthRequest: self._on_health, StatusRequest: self._on_status, SignalRequest: self._on_signal,
             Action: self._on_action, KillSwitchRequest: self._on_kill_switch, SummaryRequest: self._on_summary,
+            BusTokenRequest: self._on_bus_token,
         }
 
     async def handle(self, request: Frame) -> Response:
@@ -65,6 +70,10 @@ class Handlers:
         if handler is None:
             return Error(message=f"unsupported request {type(request).__name__}")
         return await handler(request)
+
+    async def _on_bus_token(self, request: BusTokenRequest) -> Response:
+        token, path = self._bus_token()
+        return BusTokenReply(token=token, path=path)
 
     async def _on_reload(self, request: Reload) -> Response:
         return await self._reload()
@@ -107,6 +116,7 @@ class Handlers:
             stats = bus.get((inst.bot, inst.index))
             if stats is not None and (stats.connected or stats.msgs_in or stats.msgs_out):
                 row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
+                row.bus += f" refused {stats.refused}" if stats.refused else ""
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
         return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status())

@@ -73,8 +73,12 @@ class SummaryRequest(Frame):
     """`supctl ls`: a few counts, cheaper than a status table (no process sampling)."""
 
 
+class BusTokenRequest(Frame):
+    """`supctl bus ...` asks for a token of its own: the master's own never leaves the master."""
+
+
 Request = (Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
-           | KillSwitchRequest | SummaryRequest)
+           | KillSwitchRequest | SummaryRequest | BusTokenRequest)
 
 
 class Welcome(Frame):
@@ -128,6 +132,13 @@ class BridgeStatus(msgspec.Struct, kw_only=True):
     remote_hosts: list[str] = []
     retained: str = ""
     """Where retained values of exported topics are kept: the JetStream bucket, or why they stay local."""
+
+
+class BusTokenReply(Frame):
+    """A token good for one bus connection, as supctl:N (stamped "supctl", never a sender on reserved topics)."""
+
+    token: str
+    path: str
 
 
 class StatusReply(Frame):
@@ -233,7 +244,7 @@ class Summary(Frame):
 
 
 Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
-            | KillSwitchReply | Summary)
+            | KillSwitchReply | Summary | BusTokenReply)
 
 _encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)

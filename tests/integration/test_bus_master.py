@@ -54,7 +54,7 @@ def test_process_events_are_published(master) -> None:
         [supervisor]
         state_dir = "state"
         [bots.crash]
-        cmd = ["sh", "-c", "sleep 0.3; exit 3"]
+        cmd = ["sh", "-c", "sleep 1; exit 3"]  # a second per life: `supctl bus sub` takes ~0.8 s to start on a busy VM
         start_grace = "100ms"
         backoff = { initial = "100ms" }
         restart_limit = { count = 2, window = "1m" }

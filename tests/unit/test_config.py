@@ -273,3 +273,13 @@ watch_ignore = ["../secrets"]
     assert set(by) == {"bots.a.watch[1]", "bots.a.watch_ignore[0]"}
     assert "nope is not a directory" in by["bots.a.watch[1]"]
     assert "under the bot's directory" in by["bots.a.watch_ignore[0]"]
+
+
+def test_bus_allow_lists_are_open_by_default_merge_from_defaults_and_name_a_bad_pattern():
+    p = config.loads('[defaults]\nbus = { subscribe = ["feed.>"] }\n[bots.a]\ncmd = "true"\nbus = { publish = ["a.>"] }\n'
+                     '[bots.b]\ncmd = "true"\n', "p.toml")
+    assert (p.bots["a"].bus.publish, p.bots["a"].bus.subscribe, p.bots["a"].bus.serve) == (["a.>"], ["feed.>"], None)
+    assert p.bots["b"].bus.publish is None
+    with pytest.raises(ConfigErrors) as e:
+        config.loads('[bots.a]\ncmd = "true"\nbus = { serve = ["ok", "a.>.b"] }\n', "p.toml")
+    assert "p.toml: bots.a.bus.serve[1]: bad pattern 'a.>.b': '>' must be the last token" in str(e.value)

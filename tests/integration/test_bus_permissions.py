@@ -1,0 +1,36 @@
+"""Per-bot allow lists from the procfile, and the master's own bus token out of every bot's reach, in a real master."""
+
+from __future__ import annotations
+
+import json
+
+from harness import Master, bot, wait_until
+
+
+def json_lines(m: Master, name: str) -> list[dict]:
+    return [json.loads(line) for line in m.lines(m.logs / f"{name}.log") if line.startswith("{")]
+
+
+def test_a_bot_can_neither_hijack_a_serve_nor_find_the_master_token(master) -> None:
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        [defaults]
+        start_grace = "100ms"
+        [bots.feed]
+        cmd = {bot("bus_thief", "feed")}
+        bus = {{ serve = ["feed.>"], publish = [] }}
+        [bots.thief]
+        cmd = {bot("bus_thief", "thief")}
+        depends_on = ["feed"]
+        bus = {{ serve = ["thief.>"], subscribe = ["thief.>"] }}
+    ''')
+    wait_until(lambda: json_lines(m, "feed"), 15, "feed serving")
+    report = wait_until(lambda: json_lines(m, "thief"), 30, "the thief's report")[0]
+    assert ["supctl", 0] not in report["identities"], "a bot found the master's own bus token in the state dir"
+    assert report["answers"] == ["real"] * 20
+    assert not (m.state_dir / "bus.token").exists()
+    row = next(r for r in json.loads(m.ctl("status", "--json").stdout) if r["bot"] == "thief")
+    assert "refused 1" in row["bus"]
+    forged = m.ctl("bus", "pub", "supctl.events.feed", '{"kind": "fatal"}')
+    assert forged.returncode != 0 and "reserved for the master" in forged.stderr
