@@ -138,11 +138,11 @@ class Broker:
                 conn.fail("bus token revoked")
 
     def admin_token(self) -> str:
-        """The master's own secret (supctl:0, the only sender on reserved topics): it never leaves the process."""
+        """The master's own secret (supctl:0): it never leaves the process."""
         return self.tokens.admin
 
     def operator_token(self) -> str:
-        """For one `supctl bus ...` connection, as supctl:N: not the master's identity; revoked when it closes."""
+        """For one `supctl bus ...` connection: supctl:N, the operator, not the master itself; revoked on close."""
         return self.tokens.operator()
 
     def permit(self, bot: str, publish: list[str] | None = None, subscribe: list[str] | None = None,
@@ -285,7 +285,7 @@ class Broker:
     def _resolve(self, sender: tuple[str, int], topic: str) -> tuple[Connection, ...]:
         check_topic(topic)
         reserved = topic.startswith(RESERVED_PREFIX)
-        if reserved and sender != ADMIN:
+        if reserved and sender[0] != ADMIN[0]:  # the master, or an operator (supctl:N) through control.sock
             raise BusError(f"topic {topic!r} is reserved for the master")
         return self._subs.match(topic, remember=not reserved)
 

@@ -43,7 +43,7 @@ class Tokens:
             self._identity.pop(token, None)
 
     def operator(self) -> str:
-        """A token for supctl:N (N >= 1): stamped as the master, never its identity (supctl:0)."""
+        """A token for supctl:N (N >= 1), the operator at the CLI: never the master's own identity (supctl:0)."""
         self._operators += 1
         identity = (ADMIN[0], self._operators)
         self.set(identity, token := new_token())

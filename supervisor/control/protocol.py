@@ -135,7 +135,7 @@ class BridgeStatus(msgspec.Struct, kw_only=True):
 
 
 class BusTokenReply(Frame):
-    """A token good for one bus connection, as supctl:N (stamped "supctl", never a sender on reserved topics)."""
+    """A token good for one bus connection, as supctl:N (the operator; the master itself is supctl:0)."""
 
     token: str
     path: str
