@@ -84,6 +84,8 @@ class _Slot:
         self.plugin: HealthCheck = spec.create()
         self.call = Guarded(self.plugin.check, type(self.plugin).blocking)
         self.recovery: Recovery | None = spec.recover.create() if spec.recover else None
+        self.skipping = False
+        """The last recovery was skipped (circuit open): the next ones are not announced in the log again."""
         self.reset()
 
     def reset(self) -> None:
@@ -307,17 +309,21 @@ class HealthRunner:
     async def _recover(self, slot: _Slot, recovery: Recovery, ctx: RecoveryContext, failure: str) -> None:
         spec = slot.spec.recover
         assert spec is not None
-        ctx.logger.warning("recovering %s:%d with %s: %s", ctx.bot, ctx.instance, spec.label, failure)
+        if not slot.skipping:
+            ctx.logger.warning("recovering %s:%d with %s: %s", ctx.bot, ctx.instance, spec.label, failure)
         started = time.monotonic()
         ok, skipped, reason = True, False, failure
         try:
             await Guarded(recovery.recover, False)(ctx, failure, timeout=spec.timeout)
         except RecoverySkipped as e:
             skipped, reason = True, f"{e} ({failure})"
-            ctx.logger.info("%s:%d: %s skipped: %s", ctx.bot, ctx.instance, spec.label, reason)
+            if not slot.skipping:
+                ctx.logger.info("%s:%d: %s skipped: %s (said once; supctl health lists each)", ctx.bot, ctx.instance,
+                                spec.label, reason)
         except Exception as e:  # noqa: BLE001 -- reported in history and the log
             ok, reason = False, f"{describe(e)} (while handling: {failure})"
             ctx.logger.error("recovery %s for %s:%d failed: %s", spec.label, ctx.bot, ctx.instance, describe(e))
+        slot.skipping = skipped
         self._history.append(Record(kind="recovery", index=slot.spec.index, name=spec.label, ok=ok, skipped=skipped,
                                     reason=reason, time=self._clock(), duration=time.monotonic() - started))
         if self._stopped:

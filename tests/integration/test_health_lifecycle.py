@@ -9,7 +9,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 from harness import SUPCTL, Master, bot, free_port, parse_time, wait_until
+from http_helpers import HTTP, base_url
 
 RECORDER = Path(__file__).parent / "hooks" / "recorder.py"
 
@@ -242,7 +244,7 @@ def test_degraded_clears_only_when_the_circuit_closes(master, tmp_path: Path) ->
 
 def test_warn_check_never_recovers(master, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
-    m = master(hooked(events) + f'''
+    m = master(hooked(events) + HTTP + f'''
         [bots.app]
         cmd = {bot("sleeper")}
         start_grace = "100ms"
@@ -266,6 +268,8 @@ def test_warn_check_never_recovers(master, tmp_path: Path) -> None:
     assert all(r["kind"] == "check" for r in health_records(m, "app"))
     changes = recorded(events, "app", "health_changed")
     assert changes[-1]["health"] == "healthy" and changes[-1]["warnings"] == ["exec: exit 1: disk 95% full"]
+    metrics = httpx.get(f"{base_url(m)}/metrics").text
+    assert 'supctl_check_healthy{bot="app",check="bots.app.health[0]",instance="0"} 0.0' in metrics
 
 
 def test_a_warn_check_with_a_recovery_is_rejected(tmp_path: Path) -> None:
@@ -276,3 +280,34 @@ def test_a_warn_check_with_a_recovery_is_rejected(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert 'bots.api.health[0].recover: a check with severity = "warn" only reports; it never recovers' in out.stderr
     assert "bots.api.health[1].severity" in out.stderr
+
+
+def test_restart_dependents_is_a_counted_restart_of_each_dependent(master, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        [bots.api]
+        cmd = {bot("sleeper")}
+        start_grace = "100ms"
+        [[bots.api.health]]
+        check = "exec"
+        cmd = ["test", "!", "-e", "{bad}"]
+        every = "100ms"
+        failures = 1
+        recover = "restart_dependents"
+        [bots.worker]
+        cmd = {bot("sleeper")}
+        start_grace = "100ms"
+        backoff = {{ initial = "50ms" }}
+        instances = 2
+        depends_on = ["api"]
+    ''')
+    m.wait_transition("worker:1", "RUNNING")
+    api_pid = row(m, "api")["pid"]
+    bad.touch()
+    restarted = wait_row(m, "worker", lambda r: r["restarts"] >= 1, "a counted restart of worker:0")
+    bad.unlink()
+    assert restarted["last_exit"].endswith("health of api:0: exec: exit 1"), restarted["last_exit"]
+    m.wait_transition("worker:1", "BACKOFF")  # every instance of the dependent, each in its own budget
+    assert row(m, "api")["pid"] == api_pid and row(m, "api")["restarts"] == 0
