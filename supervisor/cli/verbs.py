@@ -27,7 +27,7 @@ from ..control.protocol import (
     TasksRequest,
     status_json,
 )
-from ..errors import ControlError
+from ..errors import ConfigError, ControlError
 from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path, state_dir
 
 
@@ -147,7 +147,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from ..output.tail import follow, last_lines, log_files
 
     logs = paths.logs_dir(state_dir(args))
-    files = log_files(logs, args.target)
+    try:
+        owners = paths.log_owners(procfile_path(args))
+    except ConfigError:  # an unreadable procfile: fall back to matching by file name
+        owners = None
+    files = log_files(logs, args.target, owners)
     if not files:
         raise CliError(f"no log files for {args.target or 'any bot'} in {logs}")
     colour = sys.stdout.isatty()
@@ -156,7 +160,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if args.follow:
         try:
-            follow(logs, args.target, colour)
+            follow(logs, args.target, colour, owners)
         except KeyboardInterrupt:
             pass
     return OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .rotating import tail_lines
@@ -17,19 +17,40 @@ def prefix(name: str, index: int, colour: bool) -> str:
     return f"\x1b[{COLOURS[index % len(COLOURS)]}m{name} |\x1b[0m " if colour else f"{name} | "
 
 
-def log_files(logs_dir: Path, target: str | None) -> list[Path]:
-    """NAME.log and NAME-k.log for a bot, NAME-k.log (or NAME.log for k=0) for NAME:k, every bot's without a target."""
+_INSTANCE_LOG = re.compile(r"^(?P<bot>.+)-(?P<k>0|[1-9]\d*)$")
+
+
+def owner(stem: str, owners: Mapping[str, int]) -> tuple[str, int] | None:
+    """The (bot, instance) writing NAME.log, by the procfile's names: `web-2` is bot web-2, or instance 2 of web."""
+    if owners.get(stem) == 1:
+        return stem, 0
+    m = _INSTANCE_LOG.match(stem)
+    if m and owners.get(m["bot"], 0) > 1 and int(m["k"]) < owners[m["bot"]]:
+        return m["bot"], int(m["k"])
+    return None
+
+
+def log_files(logs_dir: Path, target: str | None, owners: Mapping[str, int] | None = None) -> list[Path]:
+    """Every log without a target; a bot's own logs for NAME, one instance's for NAME:k.
+
+    `owners` (bot or task -> instances, from the procfile) decides whose a file is, so `web` never picks up
+    bot web-2's log; a name the procfile no longer has falls back to NAME.log and NAME-k.log nobody else owns.
+    """
     if not logs_dir.is_dir():
         return []
     names = sorted(p for p in logs_dir.iterdir() if p.suffix == ".log" and p.name != "supervisor.log")
     if target is None:
         return names
+    owners = owners or {}
     bot, _, k = target.partition(":")
+    if bot in owners:
+        return [p for p in names if (o := owner(p.stem, owners)) and o[0] == bot and (not k or str(o[1]) == k)]
+    stray = [p for p in names if owner(p.stem, owners) is None]
     if k:
         wanted = {f"{bot}-{k}.log"} | ({f"{bot}.log"} if k == "0" else set())
-        return [p for p in names if p.name in wanted]
+        return [p for p in stray if p.name in wanted]
     pattern = re.compile(rf"^{re.escape(bot)}(-\d+)?\.log$")
-    return [p for p in names if pattern.match(p.name)]
+    return [p for p in stray if pattern.match(p.name)]
 
 
 def label(path: Path) -> str:
@@ -72,13 +93,13 @@ class Follower:
         self._f.close()
 
 
-def follow(logs_dir: Path, target: str | None, colour: bool) -> None:
+def follow(logs_dir: Path, target: str | None, colour: bool, owners: Mapping[str, int] | None = None) -> None:
     """Print new lines as the kernel reports writes (inotify through watchfiles), until interrupted."""
     from watchfiles import watch
 
-    followers = {p: Follower(p) for p in log_files(logs_dir, target)}
+    followers = {p: Follower(p) for p in log_files(logs_dir, target, owners)}
     for _ in watch(logs_dir, debounce=50, step=20, rust_timeout=0, yield_on_timeout=False):
-        for p in log_files(logs_dir, target):
+        for p in log_files(logs_dir, target, owners):
             if p not in followers:
                 followers[p] = Follower(p, from_end=False)
         many = len(followers) > 1
