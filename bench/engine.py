@@ -69,7 +69,7 @@ async def idle() -> None:
 uvloop.run(idle())
 """
 MIB = 1 << 20
-GUARDIAN = "guardian.py"
+GUARDIAN = "guardian.sh"
 
 
 def sleeper_cmd(stamps: Path) -> str:
@@ -304,7 +304,7 @@ startretries={a.kills * 2}
             m.start()
             all_stamped(idle[name], n, time.time(), 60 + n * 0.3)
         pids = {name: m.pid if isinstance(m, (Pm2, Supctl)) else m.proc.pid for name, m in masters.items()}  # type: ignore[union-attr]
-        guardian = next(c for c in psutil.Process(pids["supctl"]).children() if c.cmdline()[-1:] and c.cmdline()[-1].endswith(GUARDIAN))
+        guardian = next(c for c in psutil.Process(pids["supctl"]).children() if any(arg.endswith(GUARDIAN) for arg in c.cmdline()))
         step(f"fleet: {a.idle:.0f}s idle")
         out["idle"] = idle_cost({**pids, "guardian": guardian.pid, "bare": bare.pid}, a.idle)
 

@@ -26,6 +26,8 @@ class MasterStatus(msgspec.Struct, kw_only=True):
     procfile: str
     version: str = __version__
     last_error: str | None = None
+    died_at: float | None = None
+    """Set by the guardian (state "died"), or by `read_status` when the pid it names is no longer that master."""
 
 
 class PidRecord(msgspec.Struct, array_like=True):
@@ -80,6 +82,31 @@ def write_status(state_dir: Path, status: MasterStatus) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
     raise failure
+
+
+def died_record(procfile: str, started_at: float) -> bytes:
+    """status.json for this master's death, less the time and the closing brace: the guardian adds them."""
+    pid = os.getpid()
+    died = MasterStatus(state="died", pid=pid, started_at=started_at, procfile=procfile, died_at=0.0,
+                        last_error=f"master pid {pid} died without shutting down (seen by its guardian)")
+    encoded = msgspec.json.encode(died)
+    assert encoded.endswith(b"0.0}")
+    return encoded[:-len(b"0.0}")]
+
+
+LIVE_STATES = ("starting", "running", "stopping")
+
+
+def read_status(state_dir: paths.StrPath) -> MasterStatus | None:
+    """status.json, checked: a live state whose pid is not the live master (pidfile and start time) reads as died."""
+    try:
+        status = msgspec.json.decode(paths.status_file(state_dir).read_bytes(), type=MasterStatus)
+    except (OSError, msgspec.DecodeError):
+        return None
+    if status.state in LIVE_STATES and live_master_pid(state_dir) != status.pid:
+        return msgspec.structs.replace(status, state="died", last_error=status.last_error or
+                                       f"master pid {status.pid} is gone; status.json still said {status.state!r}")
+    return status
 
 
 def write_pidfile(state_dir: Path) -> None:

@@ -23,7 +23,8 @@ from .control.handlers import Handlers
 from .control.protocol import Error, MasterInfo, ReloadReply, Response
 from .control.server import ControlServer
 from .core.states import State
-from .daemon import MasterStatus, write_atomic, write_pidfile, write_status
+from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
+from .engine import boxes
 from .engine.bot import Bot
 from .engine.events import events_for
 from .engine.fleet import Fleet
@@ -94,13 +95,13 @@ class Master:
         self.fleet = Fleet(self.health, log)
         self.hooks = HookRunner(plugins.hooks)
         self.bus = Broker(procfile.state_dir / "bus.sock", log=log)
-        self.guard = Guard(log)
+        self._started_at = time.time()
+        self.guard = Guard(log, paths.status_file(procfile.state_dir), died_record(procfile.file, self._started_at))
         self.tasks: dict[str, ScheduledTask] = {}
         self.bridge: NatsBridge | None = None
         ks_path = procfile.state_dir / "kill_switch.json"
         self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
         self.fleet.gate = self.kill_switch.holds
-        self._started_at = time.time()
         info = MasterInfo(version=__version__, pid=os.getpid(), started_at=self._started_at, procfile=procfile.file,
                           state_dir=str(procfile.state_dir))
         self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
@@ -113,7 +114,7 @@ class Master:
         self._ready = ready
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._base_env = child_env(os.environ)
+        self._base_env = {**child_env(os.environ), **boxes.fleet_mark()}
         self._reloading = asyncio.Lock()
         """Reload and shutdown hold it: they never interleave."""
         self._closing = False
@@ -191,6 +192,7 @@ class Master:
                  len(self.procfile.bots), sum(b.instances for b in self.procfile.bots.values()))
         write_pidfile(self.procfile.state_dir)
         self.guard.start()
+        self.containment = boxes.contain(self.procfile, self._base_env, self.guard, log)
         await self.bus.start()
         if self.kill_switch.state.active:
             self._announce_kill_switch(self.kill_switch.state)
@@ -248,7 +250,7 @@ class Master:
 
     def _start_tasks(self, names: list[str]) -> None:
         for name in names:
-            task = self.tasks[name] = ScheduledTask(name, self.procfile.tasks[name], self.procfile, self._base_env, log, self.guard)
+            task = self.tasks[name] = ScheduledTask(name, self.procfile.tasks[name], self.procfile, self._base_env, log, self.guard, self.containment)
             task.start()
 
     async def _stop_tasks(self, names: list[str]) -> None:
@@ -266,8 +268,8 @@ class Master:
     def _add_bot(self, name: str) -> None:
         access = self.procfile.bots[name].bus
         self.bus.permit(name, access.publish, access.subscribe, access.serve)
-        self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, guard=self.guard,
-                                          instance_env=self._bus_env, gate=self.kill_switch.holds)
+        self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, self.containment,
+                                          guard=self.guard, instance_env=self._bus_env, gate=self.kill_switch.holds)
         specs = self.plugins.health.get(name)
         if specs:
             checks = [InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
@@ -302,6 +304,7 @@ class Master:
         if self.bridge is not None:
             await self.bridge.close()
         await self.bus.close()
+        self.containment.close()
         self.guard.close()
         paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
         self.claim.unregister()

@@ -92,8 +92,21 @@ def connect(args: argparse.Namespace) -> Client:
     except ControlError as e:
         raise CliError(str(e)) from None
     if client is None:
-        raise CliError(f"no master is running for {path}; start one with: supctl start {path}")
+        raise CliError(f"{no_master(sdir, path)}; start one with: supctl start {path}")
     return client
+
+
+def no_master(sdir: str, path: str) -> str:
+    """Why nothing answers: status.json, trusted only once its pid was checked (daemon.read_status)."""
+    import time
+
+    from ..daemon import read_status
+
+    status = read_status(sdir)
+    if status is None or status.state != "died":
+        return f"no master is running for {path}"
+    when = f" at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(status.died_at))}" if status.died_at else ""
+    return f"the master for {path} (pid {status.pid}) died{when}: {status.last_error}"
 
 
 def ask(args: argparse.Namespace, request: msgspec.Struct) -> object:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..config import paths, registry
+from ..core import fds
 from ..errors import ConfigError, ConfigErrors
 from .locate import FAILED, OK, CliError, procfile_path
 
@@ -28,6 +29,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return FAILED
     n = sum(b.instances for b in procfile.bots.values())
     print(f"{path}: ok, {len(procfile.bots)} bots, {n} instances")
+    limit = fds.report(n)
+    if limit.short:
+        print(f"warning: {limit.describe()}", file=sys.stderr)
     return OK
 
 

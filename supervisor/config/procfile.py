@@ -52,6 +52,7 @@ class SupervisorConfig(Struct):
     reload_on_change: bool = False
     plugin_paths: list[str] = []
     hooks: list[dict[str, Any]] = []
+    containment: Literal["auto", "cgroup", "subreaper"] = "auto"
 
 
 class BotConfig(Command):

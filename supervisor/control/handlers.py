@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..bus.frames import BusStats
+from ..core import fds
 from ..core.commands import parse_signal
 from ..core.states import State
 from ..engine.fleet import Fleet
@@ -19,6 +20,7 @@ from .protocol import (
     BusTokenReply,
     BusTokenRequest,
     Error,
+    FdUsage,
     Frame,
     HealthReply,
     HealthRequest,
@@ -119,7 +121,9 @@ class Handlers:
                 row.bus += f" refused {stats.refused}" if stats.refused else ""
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
-        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status())
+        report = fds.report(sum(len(b.instances) for b in self._fleet.bots.values()))
+        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status(),
+                           fds=FdUsage(open=report.open, soft=report.soft, hard=report.hard, needed=report.needed))
 
     async def _on_summary(self, request: SummaryRequest) -> Summary:
         reply = summary(self.master, self._fleet.instances(), self._health.describe)

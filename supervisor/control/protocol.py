@@ -141,10 +141,20 @@ class BusTokenReply(Frame):
     path: str
 
 
+class FdUsage(msgspec.Struct, kw_only=True):
+    """The master's file descriptors: open now, its limits, and about how many the fleet needs."""
+
+    open: int
+    soft: int
+    hard: int
+    needed: int
+
+
 class StatusReply(Frame):
     instances: list[InstanceStatus]
     kill_switch: KillSwitchStatus | None = None
     bridge: BridgeStatus | None = None
+    fds: FdUsage | None = None
 
 
 class KillSwitchReply(Frame):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.units import format_size
-from .protocol import BridgeStatus, HealthRow, InstanceStatus, TaskRow
+from .protocol import BridgeStatus, FdUsage, HealthRow, InstanceStatus, TaskRow
 
 
 def duration(seconds: float | None) -> str:
@@ -33,6 +33,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 STATUS_HEADERS = ("BOT", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM", "LAST EXIT")
 EXTRA_HEADERS = {"health": "HEALTH", "bus": "BUS IN/OUT/DROP", "log_lost": "LOG LOST"}
+
+
+def fds_warning(fds: FdUsage | None) -> str | None:
+    """One line under the status table, only when the fleet needs more descriptors than the master may open."""
+    if fds is None or fds.needed <= fds.soft:
+        return None
+    return f"warning: the fleet needs about {fds.needed} file descriptors, the master's limit is {fds.soft} ({fds.open} open)"
 
 
 def status_table(rows: list[InstanceStatus]) -> str:

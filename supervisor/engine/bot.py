@@ -10,6 +10,7 @@ from ..config.paths import log_name
 from ..config.procfile import BotConfig, Procfile
 from ..core.states import State
 from ..output.rotating import RotatingLog
+from .boxes import Containment, instance_key
 from .instance import Instance, Launch, Transition
 
 
@@ -28,7 +29,7 @@ def launches(procfile: Procfile, name: str, base_env: dict[str, str],
 
 class Bot:
     def __init__(self, name: str, procfile: Procfile, base_env: dict[str, str],
-                 on_transition: Callable[[Transition], None], logger: logging.Logger,
+                 on_transition: Callable[[Transition], None], logger: logging.Logger, boxes: Containment,
                  guard: Callable[[int, bool], None] | None = None,
                  instance_env: Callable[[str, int], dict[str, str]] = lambda bot, k: {},
                  gate: Callable[[BotConfig], str | None] = lambda config: None) -> None:
@@ -40,7 +41,8 @@ class Bot:
         self.instances: list[Instance] = []
         for k, launch in enumerate(launches(procfile, name, base_env, instance_env)):
             log = RotatingLog(logs_dir / log_name(name, k, self.config.instances), logcfg.max_size, logcfg.backups, logcfg.timestamps)
-            self.instances.append(Instance(name, k, self.config, launch, log, on_transition, logger, guard=guard, gate=gate))
+            self.instances.append(Instance(name, k, self.config, launch, log, on_transition, logger, boxes.box(instance_key(name, k)),
+                                           guard=guard, gate=gate))
 
     def update_ready(self) -> None:
         """Ready = every instance RUNNING; dependents wait on this event."""

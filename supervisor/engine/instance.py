@@ -19,14 +19,15 @@ from ..core.backoff import RestartBudget, backoff_delay
 from ..core.states import State
 from ..errors import SpawnError
 from ..output.rotating import RotatingLog
+from .boxes import Box
 from .flag import Flag
-from .spawn import Child, group_alive, kill_group, spawn
+from .spawn import Child, kill_group, spawn
 
 _JITTER = random.Random()
 """One generator for every instance's backoff jitter (a Random holds 2.5 KiB of state)."""
 
-GROUP_POLL = 0.02
-"""Only while stopping: how often to look whether a group's stragglers are gone (the kernel has no event for it)."""
+KILL_WAIT = 5.0
+"""After SIGKILL (cgroup.kill), how long to wait for the box to empty before a restart goes ahead anyway."""
 
 
 class ExitInfo(msgspec.Struct, frozen=True):
@@ -71,7 +72,7 @@ class Instance:
 
     def __init__(self, bot: str, index: int, config: BotConfig, launch: Launch, log: RotatingLog,
                  on_transition: Callable[[Transition], None], logger: logging.Logger,
-                 rng: random.Random | None = None, guard: Callable[[int, bool], None] | None = None,
+                 box: Box, rng: random.Random | None = None, guard: Callable[[int, bool], None] | None = None,
                  gate: Callable[[BotConfig], str | None] = lambda config: None) -> None:
         self.bot = bot
         self.index = index
@@ -89,6 +90,7 @@ class Instance:
         self._logger = logger
         self._rng = rng or _JITTER
         self._guard = guard
+        self.box = box
         self._gate = gate
         """Why the instance may not start (the kill switch), asked before every start and every restart."""
         self._budget = RestartBudget(config.restart_limit.count, config.restart_limit.window)
@@ -229,7 +231,7 @@ class Instance:
         began = time.monotonic()
         self._spawned.clear()
         try:
-            self._child = await spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard)
+            self._child = await spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard, self.box)
             self.pid = self._child.pid
         except SpawnError as e:
             self.pid, self._child = None, None
@@ -249,14 +251,16 @@ class Instance:
             code = await asyncio.shield(self._child.exited)
         uptime = time.monotonic() - began
         if not self._stop_requested:
-            self._reap_group()
+            await self._reap_box()
         sig = signal.Signals(-code).name if code < 0 else None
         return ExitInfo(None if sig else code, sig, uptime, "" if was_running else "exited before start_grace"), was_running
 
-    def _reap_group(self) -> None:
-        """The leader is gone: anything left in its group goes too, so a restart never doubles up."""
+    async def _reap_box(self) -> None:
+        """The leader is gone: anything left in its box goes too, so a restart never doubles up."""
         if self.pid is not None:
-            kill_group(self.pid, signal.SIGKILL)
+            self.box.kill()
+            if not await self.box.wait_empty(KILL_WAIT):
+                self._logger.warning("%s: processes %s still alive %gs after SIGKILL", self.name, self.box.members(), KILL_WAIT)
             if self._guard:
                 self._guard(self.pid, False)
 
@@ -298,18 +302,22 @@ class Instance:
         self._settled.set()
 
     async def _terminate_group(self, child: Child) -> None:
-        pgid = child.pid
-        deadline = time.monotonic() + self.config.stop_timeout
-        kill_group(pgid, self.config.signum())
+        """stop_signal, then SIGCONT so a stopped bot can act on it (as systemd does), to the group and every other
+        process of the box; SIGKILL to the box at stop_timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.stop_timeout
+        for sig in (self.config.signum(), signal.SIGCONT):
+            kill_group(child.pid, sig)
+            self.box.signal(sig)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(child.exited), self.config.stop_timeout)
-        while group_alive(pgid) and time.monotonic() < deadline:
-            await asyncio.sleep(GROUP_POLL)
-        if kill_group(pgid, signal.SIGKILL):
-            self._logger.warning("%s: process group %d still alive after stop_timeout %s, sent SIGKILL", self.name, pgid, self.config.stop_timeout)
+        if not await self.box.wait_empty(max(0.0, deadline - loop.time())):
+            self.box.kill()
+            self._logger.warning("%s: processes still alive after stop_timeout %s, sent SIGKILL", self.name, self.config.stop_timeout)
+            await self.box.wait_empty(KILL_WAIT)
         await asyncio.shield(child.exited)
         if self._guard:
-            self._guard(pgid, False)
+            self._guard(child.pid, False)
 
     def send_signal(self, sig: int) -> bool:
         return self.pid is not None and self.state in states.ALIVE and kill_group(self.pid, sig)

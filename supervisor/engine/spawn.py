@@ -3,14 +3,15 @@
 Speed matters here (it is most of crash-to-restart latency): children are started with
 subprocess.Popen, which uses vfork as long as no Python code has to run in the child, and their
 exit is watched through a pidfd. That rules out a preexec_fn setting PR_SET_PDEATHSIG (a full
-fork of the master costs 2-3 ms); the guardian (guardian.py) kills the groups of a dead master
-instead, the bots' own children included. What it cannot cover is a master killed in the
-microseconds between the fork and the guardian hearing of the new group.
+fork of the master costs 2-3 ms); the guardian (guardian.sh) kills what a dead master owned
+instead: the groups, and the cgroups or tracked orphans of boxes.py, which also catch a descendant
+that left its group. The child is born inside its box (see cgroups.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from ..errors import SpawnError
 from ..output.rotating import STDERR_TAG, LineSplitter, RotatingLog
+from .boxes import Box
 
 
 class _PipeReader(asyncio.Protocol):
@@ -58,16 +60,19 @@ class Child:
 
 
 async def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: RotatingLog,
-                announce: Callable[[int, bool], None] | None = None) -> Child:
-    """Start argv in a new session with its output going to log. Raises SpawnError with the OS reason.
+                announce: Callable[[int, bool], None] | None = None, box: Box | None = None) -> Child:
+    """Start argv in a new session (inside `box`) with its output going to log. Raises SpawnError with the OS reason.
 
     `announce(pid, True)` (the guard) runs before anything else can happen on the loop.
     """
     try:
-        popen = subprocess.Popen(argv, bufsize=0, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, start_new_session=True)  # bufsize 0: the loop reads the fds, no 8 KiB buffers
+        with box.entered() if box else contextlib.nullcontext():
+            popen = subprocess.Popen(argv, bufsize=0, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)  # bufsize 0: the loop reads the fds, no 8 KiB buffers
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         raise SpawnError(f"cannot start {argv[0]!r} in {cwd}: {getattr(e, 'strerror', None) or e}") from None
+    if box is not None:
+        box.started(popen.pid)
     if announce is not None:
         announce(popen.pid, True)
     child = Child(popen)
@@ -85,6 +90,3 @@ def kill_group(pgid: int, sig: int) -> bool:
     except PermissionError:
         return False
 
-
-def group_alive(pgid: int) -> bool:
-    return kill_group(pgid, 0)

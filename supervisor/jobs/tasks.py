@@ -12,6 +12,8 @@ from datetime import datetime
 from ..config.procfile import Procfile
 from ..config.schedules import utcnow
 from ..config.tasks import TaskConfig
+from ..engine.boxes import Containment, task_key
+from ..engine.instance import KILL_WAIT
 from ..engine.spawn import kill_group, spawn
 from ..output.rotating import RotatingLog
 from .schedule import Scheduler, TaskRun, TaskRunner
@@ -25,7 +27,7 @@ def describe(task: TaskConfig) -> str:
 
 class ScheduledTask:
     def __init__(self, name: str, config: TaskConfig, procfile: Procfile, base_env: dict[str, str],
-                 logger: logging.Logger, guard: Callable[[int, bool], None]) -> None:
+                 logger: logging.Logger, guard: Callable[[int, bool], None], boxes: Containment) -> None:
         self.name = name
         self.config = config
         self._argv = config.argv()
@@ -35,6 +37,8 @@ class ScheduledTask:
         self.log = RotatingLog(procfile.state_dir / "logs" / f"{name}.log", logcfg.max_size, logcfg.backups, logcfg.timestamps)
         self._logger = logger
         self._guard = guard
+        self._box = boxes.box(task_key(name))
+        self._running = 0
         self.runner = TaskRunner(self._run, overlap=config.overlap, timeout=config.timeout, on_done=self._done)
         self.scheduler = Scheduler(config.schedule(), self._due)
         self._loop_task: asyncio.Task[None] | None = None
@@ -49,16 +53,23 @@ class ScheduledTask:
                                  self.name, due.isoformat(), self.runner.skipped)
 
     async def _run(self) -> int:
-        """One run; cancelled (timeout, shutdown) means SIGKILL to its whole group."""
-        child = await spawn(self._argv, self._cwd, self._env, self.log, self._guard)
+        """One run; cancelled (timeout, shutdown) means SIGKILL to its group. What runs leave behind in the task's
+        box (a daemonized grandchild) is killed when the last run going ends (with `overlap`, runs share the box)."""
+        child = await spawn(self._argv, self._cwd, self._env, self.log, self._guard, self._box)
+        self._running += 1
         pid = child.pid
         self._logger.info("task %s: started pid %d", self.name, pid)
         try:
             return await asyncio.shield(child.exited)
         finally:
             kill_group(pid, signal.SIGKILL)
+            self._running -= 1
+            if not self._running:
+                self._box.kill()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(child.exited)
+                if not self._running:
+                    await self._box.wait_empty(KILL_WAIT)
             self._guard(pid, False)
 
     async def run_now(self) -> TaskRun | None:

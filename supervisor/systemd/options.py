@@ -40,5 +40,6 @@ def unit_options(procfile: Procfile, name: str, user_mode: bool) -> tuple[UnitOp
     if not user_mode:
         user, group, warning = default_unit_user(path)
     opts = UnitOptions(executable=supctl_executable(), procfile=str(path), working_directory=str(path.parent),
-                       name=name, user_mode=user_mode, user=user, group=group, stop_timeout=longest_stop(procfile))
+                       name=name, user_mode=user_mode, user=user, group=group, stop_timeout=longest_stop(procfile),
+                       delegate=procfile.supervisor.containment != "subreaper")
     return opts, warning

@@ -11,6 +11,9 @@ master's supervisor the way the master is the bots'. Choices in the unit, and wh
 - ``KillMode=mixed``: on stop, SIGTERM goes to the master alone, so it can stop the bots
   in reverse dependency order; whatever is left when ``TimeoutStopSec=`` runs out gets
   SIGKILL across the whole cgroup, so no bot outlives its master.
+- ``Delegate=yes`` (unless the procfile says ``containment = "subreaper"``): the unit's
+  cgroup subtree is the master's, so it gives each instance its own cgroup and no
+  descendant escapes an instance's stop (docs/lifecycle.md).
 - ``TimeoutStopSec=``: the longest bot stop_timeout plus a margin for the master to
   SIGKILL, reap and exit.
 - ``NoNewPrivileges=yes``: bots cannot gain privileges through setuid binaries
@@ -59,6 +62,7 @@ class UnitOptions(msgspec.Struct, frozen=True, kw_only=True):
     stop_timeout: float = 10.0  # the longest stop_timeout across bots, seconds
     watchdog: float = 30.0  # WatchdogSec; 0 turns the watchdog off
     restart_sec: float = 5.0
+    delegate: bool = True  # Delegate=yes, so the master can give each instance its own cgroup
 
     def __post_init__(self) -> None:
         for key in ("executable", "procfile", "working_directory"):
@@ -129,6 +133,7 @@ def render_unit(opts: UnitOptions) -> str:
         f"RestartSec={_timespan(opts.restart_sec)}",
         f"WatchdogSec={_timespan(opts.watchdog)}",
         "KillMode=mixed",
+        *(["Delegate=yes"] if opts.delegate else []),
         f"TimeoutStopSec={_timespan(opts.stop_timeout + STOP_MARGIN)}",
         "NoNewPrivileges=yes",
     ]

@@ -21,10 +21,10 @@ def master(tmp_path: Path):
     started: list[Master] = []
     token = uuid.uuid4().hex
 
-    def _start(text: str) -> Master:
+    def _start(text: str, preexec=None) -> Master:
         m = Master(tmp_path, text, token)
         started.append(m)
-        return m.start()
+        return m.start(preexec)
 
     yield _start
     leftovers = [line for m in started for line in m.cleanup()]

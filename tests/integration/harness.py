@@ -55,7 +55,7 @@ def parse_time(stamp: str) -> float:
 
 
 def is_guardian(proc: psutil.Process) -> bool:
-    return proc.cmdline()[-1:] == [GUARDIAN_SCRIPT]
+    return GUARDIAN_SCRIPT in proc.cmdline()
 
 
 def bot(name: str, *args: object) -> list[str]:
@@ -106,14 +106,14 @@ class Master:
         self.token = token
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Master:
+    def start(self, preexec: Callable[[], None] | None = None) -> Master:
         env = {**os.environ, "SUPCTL_TEST_TOKEN": self.token}
         env.pop("SUPCTL_PROCFILE", None)
         before = sum("starting procfile" in line for line in self.lines())  # a master started earlier in this dir
         with open(self.dir / "master.out", "wb") as out:
             self.proc = subprocess.Popen([*self.prefix, *SUPCTL, "start", "-f", str(self.procfile)], cwd=self.dir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=preexec)
         self.ps = psutil.Process(self.proc.pid)
         self.wait_line(r"master pid \d+ starting procfile", count=before + 1)
         return self

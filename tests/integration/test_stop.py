@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
 import psutil
 import pytest
-from harness import bot, is_guardian, toml_argv
+from harness import bot, is_guardian, toml_argv, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,3 +135,32 @@ def test_master_sigkill_leaves_no_children_or_grandchildren(master):
     m.wait_exit()
     gone, alive = psutil.wait_procs(procs, timeout=10)
     assert alive == [], f"still running after the master's SIGKILL: {[p.pid for p in alive]}"
+
+
+FROZEN = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); print('ready', flush=True); "
+          "[signal.pause() for _ in iter(int, 1)]")
+
+
+def test_sigstopped_bot_stops_within_its_grace(master):
+    """SIGCONT follows the stop signal, so a frozen bot runs its SIGTERM handler instead of waiting for SIGKILL."""
+    import sys
+
+    m = master(HEAD + f"""
+    [bots.frozen]
+    cmd = {toml_argv([sys.executable, "-c", FROZEN])}
+    stop_timeout = "30s"
+    """)
+    (running,) = m.wait_transition("frozen", "RUNNING")
+    m.wait_line(r"^ready$", path=m.logs / "frozen.log")
+    pid = int(re.search(r"pid (\d+)", running.reason).group(1))
+    bot_proc = psutil.Process(pid)
+    bot_proc.suspend()
+    wait_until(lambda: bot_proc.status() == psutil.STATUS_STOPPED, 10, "the bot to be stopped")
+    began = time.monotonic()
+    out = m.ctl("stop", "frozen", timeout=60)
+    took = time.monotonic() - began
+    assert out.returncode == 0, out.stderr
+    assert took < 15, f"stop took {took:.1f}s: the frozen bot waited for SIGKILL at stop_timeout"
+    (stopped,) = m.wait_transition("frozen", "STOPPED")
+    assert not any("sent SIGKILL" in line for line in m.lines())
+    assert m.stop() == 0

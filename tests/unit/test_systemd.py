@@ -118,11 +118,17 @@ def test_render_unit_sets_the_service_contract() -> None:
     lines = render_unit(opts).splitlines()
     for expected in (
         "Type=notify", "NotifyAccess=main", "Restart=always", "RestartSec=5s", "WatchdogSec=30s",
-        "KillMode=mixed", f"TimeoutStopSec={int(20 + STOP_MARGIN)}s", "NoNewPrivileges=yes", "PrivateTmp=yes",
+        "KillMode=mixed", "Delegate=yes", f"TimeoutStopSec={int(20 + STOP_MARGIN)}s", "NoNewPrivileges=yes", "PrivateTmp=yes",
         "User=bot", "Group=bot", "WantedBy=multi-user.target", "WorkingDirectory=/srv/bots",
         'ExecStart="/usr/bin/supctl" "start" "-f" "-c" "/srv/bots/procfile.toml"',
     ):
         assert expected in lines
+
+
+def test_subreaper_containment_asks_for_no_delegation() -> None:
+    base = dict(executable="/a/supctl", procfile="/a/p.toml", working_directory="/a")
+    assert "Delegate=yes" not in render_unit(UnitOptions(**base, delegate=False)).splitlines()
+    assert "Delegate=yes" in render_unit(UnitOptions(**base, user_mode=True)).splitlines()
 
 
 def test_render_user_unit_has_no_account_and_wants_default_target() -> None:
