@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/http.py [--bots 100] [--requests 500] [--idle 30] [--crashes 30]
 
-supervisord comes from PyPI into bench/.venvs/supervisor (never into the project). Both masters run in the
+supctl is pip-installed into bench/.venvs/supctl as users install it, supervisord comes from PyPI into
+bench/.venvs/supervisor (neither into the project's environment). Both masters run in the
 foreground on the same 100 `sleep` programs; both are asked over HTTP/1.1 on loopback with one kept-alive
 connection from this process (http.client for ours, xmlrpc.client for theirs, which parses the XML reply):
   latency   GET /metrics and GET /status vs getAllProcessInfo (what every supervisord exporter calls),
@@ -35,8 +36,8 @@ from pathlib import Path  # noqa: E402
 import psutil  # noqa: E402
 
 sys.path.append(BENCH)
-from baseline import Supervisord, wait_until  # noqa: E402
-from engine import MIB, Supctl, idle_cost, pct, row, step  # noqa: E402
+from baseline import Supervisord, supctl_venv, wait_until  # noqa: E402
+from engine import MIB, Supctl, idle_cost, pct, step  # noqa: E402
 
 WARMUP = 20
 
@@ -47,11 +48,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def supctl_fleet(tmp: Path, n: int, port: int | None) -> Supctl:
+def row(what: str, ours: float, theirs: float | None, unit: str, target: str = "") -> str:
+    ratio = f"{ours / theirs:.2f}x" if theirs else "-"
+    other = f"{theirs:>12.2f}" if theirs is not None else f"{'-':>12}"
+    return f"{what:<38} {ours:>10.2f} {other} {unit:<6} {ratio:>7}  {target}"
+
+
+def supctl_fleet(venv: Path, tmp: Path, n: int, port: int | None) -> Supctl:
     d = tmp / f"supctl-{'http' if port else 'plain'}"
-    d.mkdir()
     http = f'[http]\nlisten = "127.0.0.1:{port}"\n' if port else ""
-    return Supctl(d, f'{http}[bots.idle]\ncmd = ["sleep", "3600"]\ninstances = {n}\nstart_grace = "0s"\n'
+    return Supctl(venv, d, f'{http}[bots.idle]\ncmd = ["sleep", "3600"]\ninstances = {n}\nstart_grace = "0s"\n'
                      f'backoff = {{ initial = "0s" }}\nrestart_limit = {{ count = 100000 }}\n')
 
 
@@ -134,16 +140,19 @@ def main() -> None:
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="supctl-bench-http-") as t:
         tmp = Path(t)
+        step("pip install supctl into bench/.venvs/supctl")
+        venv = supctl_venv()
         step(f"supctl without [http], {a.bots} bots")
-        plain = supctl_fleet(tmp, a.bots, None)
+        plain = supctl_fleet(venv, tmp, a.bots, None)
         plain.start()
-        wait_until(lambda: plain.log.exists() and plain.log.read_text().count("-> RUNNING") >= a.bots, 120, "RUNNING")
+        log = plain.procfile.parent / "state" / "logs" / "supervisor.log"
+        wait_until(lambda: log.exists() and log.read_text().count("-> RUNNING") >= a.bots, 120, "RUNNING")
         time.sleep(2)  # past start-up work, as bench/engine.py's idle measure
         rss_off = rss_mib(plain.proc.pid)
 
         port = free_port()
         step(f"supctl with [http] on 127.0.0.1:{port}")
-        ours = supctl_fleet(tmp, a.bots, port)
+        ours = supctl_fleet(venv, tmp, a.bots, port)
         ours.start()
         wait_until(lambda: all_running(port, a.bots), 120, "every bot RUNNING over /metrics")
         time.sleep(2)
@@ -198,7 +207,7 @@ def main() -> None:
         ours.stop()
 
     print(f"HTTP, supctl vs supervisord in the same run ({a.bots} bots, {a.requests} requests, {os.cpu_count()} cores)")
-    print(f"{'measure':<34} {'supctl':>10} {'supervisord':>12} {'unit':<7} {'ratio':>8}  target")
+    print(f"{'measure':<38} {'supctl':>10} {'supervisord':>12} {'unit':<6} {'ratio':>7}  target")
     print(row("/metrics median vs getAllProcessInfo", statistics.median(metrics), statistics.median(xml), "ms", "< 5 ms, < 1x"))
     print(row("/metrics p99", pct(metrics, 99), pct(xml, 99), "ms", ""))
     print(row("/status median vs getAllProcessInfo", statistics.median(status), statistics.median(xml), "ms", ""))
@@ -207,12 +216,11 @@ def main() -> None:
     print(row("master CPU per /status vs per call", status_cpu, xml_cpu, "ms", ""))
     print(row(f"master CPU {a.idle:.0f}s idle, dashboard on", idle["supctl"][2], idle["supervisord"][2], "CPU-s", "<= 1x"))
     print(row(f"  same window, supctl without [http]", idle["plain"][2], idle["supervisord"][2], "CPU-s", ""))
-    print(f"{'master RSS, HTTP off':<34} {rss_off:>10.2f} {'':>12} MiB")
-    print(f"{'master RSS, HTTP on (idle)':<34} {rss_on:>10.2f} {'':>12} MiB     +{rss_on - rss_off:.2f} (target <= +8)")
-    print(f"{'master RSS, HTTP on (after bench)':<34} {rss_used:>10.2f} {idle['supervisord'][0]:>12.2f} MiB     "
-          f"+{rss_used - rss_off:.2f}")
-    print(f"{'crash -> SSE event median':<34} {statistics.median(events):>10.2f} {'-':>12} ms")
-    print(f"{'crash -> SSE event p99':<34} {pct(events, 99):>10.2f} {'-':>12} ms")
+    print(row("master RSS, HTTP off", rss_off, None, "MiB"))
+    print(row("master RSS, HTTP on (idle)", rss_on, None, "MiB", f"+{rss_on - rss_off:.2f} (target <= +8)"))
+    print(row("master RSS, HTTP on (after the bench)", rss_used, idle["supervisord"][0], "MiB", f"+{rss_used - rss_off:.2f}"))
+    print(row("crash -> SSE event median", statistics.median(events), None, "ms"))
+    print(row("crash -> SSE event p99", pct(events, 99), None, "ms"))
 
 
 if __name__ == "__main__":

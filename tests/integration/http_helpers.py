@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+
 from harness import Master
 
 HTTP = '''
@@ -22,3 +25,16 @@ def token(m: Master) -> str:
 
 def auth(m: Master) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(m)}"}
+
+
+def sse_events(lines: Iterator[str], wanted: Callable[[str, dict], bool]) -> dict:
+    """Read an SSE stream until an event's data satisfies `wanted`."""
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: ") and kind is not None:
+            data = json.loads(line[6:])
+            if wanted(kind, data):
+                return data
+    raise AssertionError("stream ended")

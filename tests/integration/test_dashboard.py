@@ -30,6 +30,11 @@ cmd = {toml_argv(bot("sleeper"))}
 start_grace = "200ms"
 instances = 2
 
+[[bots.trader.health]]
+check = "exec"
+cmd = ["true"]
+every = "2s"
+
 [bots.victim]
 cmd = {toml_argv(bot("sleeper"))}
 start_grace = "200ms"

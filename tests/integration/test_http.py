@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from harness import bot, toml_argv, wait_until
-from http_helpers import HTTP, auth, base_url
+from http_helpers import HTTP, auth, base_url, sse_events
 
 FLEET = f'''
 [supervisor]
@@ -80,19 +80,6 @@ def test_writes_need_the_owner_only_token(master) -> None:
     assert stopped.status_code == 200 and status(url)["steady:0"]["state"] == "STOPPED"
     reload = httpx.post(f"{url}/reload", headers=auth(m), timeout=30)
     assert reload.status_code == 200 and reload.json()["kept"] == ["steady", "crashy"]
-
-
-def sse_events(lines, wanted) -> dict:
-    """Read an SSE stream until an event's data satisfies `wanted`."""
-    kind = None
-    for line in lines:
-        if line.startswith("event: "):
-            kind = line[7:]
-        elif line.startswith("data: ") and kind is not None:
-            data = json.loads(line[6:])
-            if wanted(kind, data):
-                return data
-    raise AssertionError("stream ended")
 
 
 def test_events_stream_a_crash(master) -> None:

@@ -9,7 +9,7 @@ import stat
 
 import httpx
 from harness import bot, toml_argv
-from http_helpers import HTTP, auth, base_url
+from http_helpers import HTTP, auth, base_url, sse_events
 
 FLEET = f'''
 [supervisor]
@@ -94,8 +94,13 @@ def test_http_kill_switch_stops_the_bots(master) -> None:
     m = master(FLEET)
     url = base_url(m)
     m.wait_transition("trader:0", "RUNNING")
-    r = httpx.post(f"{url}/kill-switch", headers=auth(m), json={"activate": True, "reason": "flash crash"}, timeout=30)
-    assert r.status_code == 200, r.text
+    with httpx.stream("GET", f"{url}/events", timeout=30) as events:
+        lines = events.iter_lines()
+        assert next(lines) == "retry: 1000" and next(lines) == ": connected"
+        r = httpx.post(f"{url}/kill-switch", headers=auth(m), json={"activate": True, "reason": "flash crash"}, timeout=30)
+        assert r.status_code == 200, r.text
+        heard = sse_events(lines, lambda kind, data: kind == "kill_switch")
+    assert heard["active"] is True and heard["reason"] == "flash crash" and heard["by"] == "http 127.0.0.1"
     assert r.json()["stopped"] == ["trader", "crashy"] and r.json()["state"]["reason"] == "flash crash"
     shown = json.loads(m.ctl("kill-switch", "status", "--json").stdout)
     assert shown["active"] is True and shown["by"] == "http 127.0.0.1"
