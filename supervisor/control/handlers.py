@@ -45,6 +45,10 @@ from .rows import action_reply, health_entry, instance_rows, kill_switch_row, ru
 from .usage import Usage
 
 
+MAX_REASON = 500
+"""A kill switch reason goes into logs, a metric label and a retained bus message: a sentence, not a file."""
+
+
 class Handlers:
     """The parts a request may read or act on are handed in by the master; nothing here wires them together."""
 
@@ -156,5 +160,7 @@ class Handlers:
         reason = request.reason.strip()
         if request.activate and not reason:
             return Error(message="activating the kill switch needs a reason (who reads it later wants to know why)")
+        if len(reason) > MAX_REASON:
+            return Error(message=f"the kill switch's reason is {len(reason)} characters; at most {MAX_REASON}")
         stopped = await self.kill_switch.set(request.activate, reason, request.by, self._fleet)
         return KillSwitchReply(state=kill_switch_row(self.kill_switch.state), stopped=stopped)

@@ -71,8 +71,7 @@ class HttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        sockets = self._runner.server and site._server and site._server.sockets  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        self.port = self._runner.addresses[0][1]  # the bound port, when listen asked for port 0
         self._log.info("http: listening on %s:%d (writes need the token in %s)", host, self.port, self._writes.token_path)
 
     async def close(self) -> None:

@@ -168,6 +168,8 @@ def test_bad_requests_get_4xx_and_the_master_stays(master) -> None:
     assert r.status_code == 400 and "activate" in r.json()["error"]
     r = httpx.post(f"{url}/kill-switch", headers=auth(m), json={"activate": True})
     assert r.status_code == 400 and "reason" in r.json()["error"]
+    long = httpx.post(f"{url}/kill-switch", headers=auth(m), json={"activate": True, "reason": "x" * 501})
+    assert long.status_code == 400 and "at most 500" in long.json()["error"]
     big = httpx.post(f"{url}/kill-switch", headers=auth(m), content=b"x" * 200_000)
     assert big.status_code == 413
     wait_until(lambda: httpx.get(f"{url}/health/steady").status_code == 200, 10, "steady healthy")
