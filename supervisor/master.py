@@ -40,7 +40,7 @@ from .health.setup import PluginSetup
 from .health.target import HealthBoard, InstanceHealth
 from .jobs.automation import Automations
 from .jobs.tasks import ScheduledTask
-from .output.rotating import STDERR_TAG, LogStream, RotatingLog, RotatingLogHandler
+from .output.master_log import setup_logging
 from .plugin import ProcessEvent
 from .systemd.notify import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
 
@@ -49,28 +49,6 @@ if TYPE_CHECKING:
     from .bridge.nats import NatsBridge
 
 log = logging.getLogger("supctl")
-
-
-def setup_logging(procfile: Procfile, stream: bool) -> None:
-    """The master's own log: state_dir/logs/supervisor.log (rotated like bot logs), plus stderr when attached;
-    a daemon's sys.stdout and sys.stderr write into it too."""
-    cfg = procfile.supervisor.log
-    # The format uses none of these, and each costs every record (findCaller walks the stack): two records
-    # stand between a crash and the restart. The logging HOWTO's "Optimization" section names these switches.
-    logging._srcfile = None  # type: ignore[attr-defined]
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    rotating = RotatingLogHandler(RotatingLog(paths.master_log(procfile.state_dir), cfg.max_size, cfg.backups))
-    handlers: list[logging.Handler] = [rotating]
-    if stream:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    else:
-        sys.stdout, sys.stderr = LogStream(rotating, b"[stdout] "), LogStream(rotating, STDERR_TAG)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    for h in handlers:
-        h.setFormatter(fmt)
-    log.handlers[:] = handlers
-    log.setLevel(logging.INFO)
-    log.propagate = False
 
 
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -375,11 +353,16 @@ class Master:
         await self._stopped.wait()
 
 
+def _logging(procfile: Procfile, stream: bool) -> None:
+    sup = procfile.supervisor
+    setup_logging(log, procfile.state_dir, sup.log, sup.log_level, stream, os.environ)
+
+
 def run_foreground(procfile: Procfile, plugins: PluginSetup, claim: Claim) -> int:
     """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""
     import uvloop
 
-    setup_logging(procfile, stream=True)
+    _logging(procfile, stream=True)
     return uvloop.run(Master(procfile, plugins, claim).run())
 
 
@@ -387,7 +370,7 @@ def run_daemon(procfile: Procfile, plugins: PluginSetup, claim: Claim, ready: Ca
     """The daemonized master: stdio already points at supervisor.log, `ready` unblocks `supctl start`."""
     import uvloop
 
-    setup_logging(procfile, stream=False)
+    _logging(procfile, stream=False)
     try:
         return uvloop.run(Master(procfile, plugins, claim, ready=lambda: ready("ready")).run())
     except Exception as e:

@@ -49,6 +49,8 @@ class Limits:
             return False
         conn.identity = identity
         conn.access = self._access.get(identity[0])
+        if self.log is not None:
+            self.log.debug("bus: %s:%s connected (%d connections now)", identity[0], identity[1], online + 1)
         return True
 
     def arrived(self, conn: Connection) -> None:

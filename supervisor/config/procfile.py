@@ -48,6 +48,8 @@ class BusAccess(Struct):
 class SupervisorConfig(Struct):
     state_dir: str = ".supctl"
     log: LogConfig = LogConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """The master's own log; SUPCTL_LOGLEVEL overrides it. DEBUG adds every health-check run and bus connect."""
     timezone: str = "UTC"
     reload_on_change: bool = False
     plugin_paths: list[str] = []

@@ -263,6 +263,8 @@ class HealthRunner:
         if generation != self._generation:  # the process changed while the check ran: not its result
             return
         when = self._clock()
+        log.debug("health: %s ran on pid %s: %s (%.3fs)", spec.key, ctx.pid,
+                  "pass" if result.healthy else f"fail: {result.reason}", time.monotonic() - started)
         self._score(slot, result)
         slot.result, slot.when = result, when
         self._history.append(Record(kind="check", index=spec.index, name=spec.check, ok=result.healthy,
