@@ -17,7 +17,8 @@ from supervisor.bus import frames as f
 from supervisor.bus.broker import ADMIN, PRESENCE, Broker
 from supervisor.bridge.wire import Roster, token
 
-Peer = tuple[str, int]
+Key = tuple[str, int]
+"""(bot, instance)"""
 
 
 class Rosters:
@@ -25,8 +26,8 @@ class Rosters:
         self.broker = broker
         self.host = host
         self._publish = publish
-        self.local: set[Peer] = set()
-        self.remote: dict[str, set[Peer]] = {}
+        self.local: set[Key] = set()
+        self.remote: dict[str, set[Key]] = {}
         self._dirty = False
         self._enc = msgspec.msgpack.Encoder()
         self._deliver = msgspec.msgpack.Decoder(f.Deliver).decode
@@ -82,7 +83,7 @@ class Rosters:
     def peers(self) -> list[tuple[str, int, str]]:
         return sorted((bot, i, host) for host, peers in self.remote.items() for bot, i in peers)
 
-    def _change(self, host: str, peer: Peer, online: bool) -> None:
+    def _change(self, host: str, peer: Key, online: bool) -> None:
         topic = f"{PRESENCE}.{token(peer[0])}.{peer[1]}.{token(host)}"
         data = msgspec.Raw(self._enc.encode(f.Presence(peer[0], peer[1], online, host)))
         self.broker.inject(ADMIN, host, [f.Msg(topic, data, online)])

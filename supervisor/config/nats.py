@@ -13,7 +13,9 @@ from ..bus.topics import check_pattern
 from ..core.units import parse_duration, parse_size
 from ..errors import BusError, ConfigError
 from .common import Struct
+from .limits import Range, check_ranges
 
+RANGES = {"buffer": Range(0, 10_000_000), "reconnect.factor": Range(1, 100), "reconnect.jitter": Range(0, 1)}
 _FLEET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SCHEMES = ("nats", "tls", "ws", "wss")
 
@@ -115,8 +117,7 @@ def check_nats(file: str, cfg: NatsConfig) -> list[ConfigError]:
             if pattern.startswith("supctl.presence"):
                 bad(f"{'import' if key == 'imports' else key}[{i}]", "presence crosses hosts on its own; "
                     "supctl.presence.* cannot be bridged")
-    if cfg.buffer < 0:
-        bad("buffer", f"expected 0 or more messages, found {cfg.buffer}")
+    check_ranges(file, "bus.nats", cfg, RANGES, errors)
     for key, text in (("buffer_size", cfg.buffer_size),):
         try:
             parse_size(text)
@@ -128,8 +129,4 @@ def check_nats(file: str, cfg: NatsConfig) -> list[ConfigError]:
             parse_duration(text)
         except ValueError as e:
             bad(key, str(e))
-    if cfg.reconnect.factor < 1:
-        bad("reconnect.factor", f"expected a number >= 1, found {cfg.reconnect.factor}")
-    if not 0 <= cfg.reconnect.jitter <= 1:
-        bad("reconnect.jitter", f"expected a fraction between 0 and 1, found {cfg.reconnect.jitter}")
     return errors
