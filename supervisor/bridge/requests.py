@@ -34,7 +34,12 @@ class RemoteRequests:
     def __init__(self, bridge: NatsBridge, timeout: float) -> None:
         self.bridge = bridge
         self.timeout = timeout
-        self._served: dict[str, int] = dict(bridge.broker.served())
+        self._served: dict[str, int] = {}
+        """Patterns served on this master, with how many clients serve each (kept up by `served`)."""
+        for conn in bridge.broker.conns:
+            for pattern, n in conn.serves.items():
+                if n:
+                    self._served[pattern] = self._served.get(pattern, 0) + n
         self._subs: dict[str, NatsSub] = {}
         self._asks: dict[int, asyncio.Task[None]] = {}
         self._replying: dict[int, tuple[str, asyncio.TimerHandle]] = {}

@@ -178,15 +178,6 @@ class Broker:
         """Requests nobody here serves may go to `outside`, which hears of every pattern served here."""
         self.requests.outside = outside
 
-    def served(self) -> dict[str, int]:
-        """Patterns served on this broker now, with how many clients serve each."""
-        out: dict[str, int] = {}
-        for conn in self.conns:
-            for pattern, n in conn.serves.items():
-                if n:
-                    out[pattern] = out.get(pattern, 0) + n
-        return out
-
     def inject(self, sender: tuple[str, int], host: str, items: list[f.Msg]) -> None:
         """Deliver messages a bot on `host` published (through NATS) as if it were here; retained ones are kept."""
         self._route(sender, items, host)
