@@ -21,7 +21,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.STOPPED: frozenset({S.STARTING}),
     S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING, S.EXITED, S.FATAL}),
     S.RUNNING: frozenset({S.BACKOFF, S.STOPPING, S.EXITED, S.FATAL}),
-    S.BACKOFF: frozenset({S.STARTING, S.STOPPED, S.FATAL}),
+    S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
+    # no BACKOFF -> FATAL: the budget is judged when a process ends, so FATAL comes from STARTING, RUNNING or STOPPING.
     S.STOPPING: frozenset({S.STOPPED, S.BACKOFF, S.FATAL}),
     # STOPPING -> BACKOFF/FATAL: a health restart ends the process like a crash and spends the budget.
     S.EXITED: frozenset({S.STARTING}),

@@ -21,7 +21,7 @@ from ..errors import SpawnError
 from ..output.rotating import RotatingLog
 from .boxes import Box
 from .flag import Flag
-from .spawn import Child, kill_group, spawn
+from .spawn import OS_PROCESSES, Child, Processes
 
 _JITTER = random.Random()
 """One generator for every instance's backoff jitter (a Random holds 2.5 KiB of state)."""
@@ -73,7 +73,9 @@ class Instance:
     def __init__(self, bot: str, index: int, config: BotConfig, launch: Launch, log: RotatingLog,
                  on_transition: Callable[[Transition], None], logger: logging.Logger,
                  box: Box, rng: random.Random | None = None, guard: Callable[[int, bool], None] | None = None,
-                 gate: Callable[[BotConfig], str | None] = lambda config: None) -> None:
+                 gate: Callable[[BotConfig], str | None] = lambda config: None, processes: Processes = OS_PROCESSES,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.bot = bot
         self.index = index
         self.config = config
@@ -93,6 +95,8 @@ class Instance:
         self.box = box
         self._gate = gate
         """Why the instance may not start (the kill switch), asked before every start and every restart."""
+        self._processes, self._clock, self._sleep = processes, clock, sleep
+        """The OS, the monotonic clock and the backoff sleep, injectable so unit tests run without processes."""
         self._budget = RestartBudget(config.restart_limit.count, config.restart_limit.window)
         self._child: Child | None = None
         self._task: asyncio.Task[None] | None = None
@@ -202,7 +206,7 @@ class Instance:
             if recycled is None and not self._should_restart(exit_info, was_running):
                 self._set(State.EXITED, f"exited with {exit_info.describe()}; restart = {self.config.restart}")
                 return
-            if not self._budget.spend(time.monotonic()):
+            if not self._budget.spend(self._clock()):
                 self._set(State.FATAL, f"exited with {exit_info.describe()}; more than {self.config.restart_limit.count} restarts in {self.config.restart_limit.window}")
                 return
             b = self.config.backoff
@@ -210,7 +214,7 @@ class Instance:
             attempt += 1
             self.restarts += 1
             self._set(State.BACKOFF, f"exited with {exit_info.describe()}; restart {self.restarts} in {delay:.3f}s")
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             held = self._gate(self.config)
             if held:
                 self._set(State.STOPPED, f"not restarted: {held}")
@@ -228,10 +232,10 @@ class Instance:
 
     async def _run_once(self) -> tuple[ExitInfo, bool]:
         """One process lifetime: returns how it ended and whether it reached RUNNING."""
-        began = time.monotonic()
+        began = self._clock()
         self._spawned.clear()
         try:
-            self._child = await spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard, self.box)
+            self._child = await self._processes.spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard, self.box)
             self.pid = self._child.pid
         except SpawnError as e:
             self.pid, self._child = None, None
@@ -249,7 +253,7 @@ class Instance:
                 was_running = True
                 self._set(State.RUNNING, f"pid {self.pid} up for {self.config.start_grace}")
             code = await asyncio.shield(self._child.exited)
-        uptime = time.monotonic() - began
+        uptime = self._clock() - began
         if not self._stop_requested:
             await self._reap_box()
         sig = signal.Signals(-code).name if code < 0 else None
@@ -307,7 +311,7 @@ class Instance:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.stop_timeout
         for sig in (self.config.signum(), signal.SIGCONT):
-            kill_group(child.pid, sig)
+            self._processes.kill_group(child.pid, sig)
             self.box.signal(sig)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(child.exited), self.config.stop_timeout)
@@ -320,7 +324,7 @@ class Instance:
             self._guard(child.pid, False)
 
     def send_signal(self, sig: int) -> bool:
-        return self.pid is not None and self.state in states.ALIVE and kill_group(self.pid, sig)
+        return self.pid is not None and self.state in states.ALIVE and self._processes.kill_group(self.pid, sig)
 
     def uptime(self) -> float | None:
         return time.time() - self.started_at if self.started_at and self.state == State.RUNNING else None

@@ -16,6 +16,7 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import SpawnError
 from ..output.rotating import STDERR_TAG, LineSplitter, RotatingLog
@@ -90,3 +91,22 @@ def kill_group(pgid: int, sig: int) -> bool:
     except PermissionError:
         return False
 
+
+
+class Processes(Protocol):
+    """What an Instance asks of the OS besides its box: the seam unit tests fill with fakes."""
+
+    async def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], log: RotatingLog,
+                    announce: Callable[[int, bool], None] | None = None, box: Box | None = None) -> Child: ...
+
+    def kill_group(self, pgid: int, sig: int) -> bool: ...
+
+
+class OsProcesses:
+    """The real thing: the functions above."""
+
+    spawn = staticmethod(spawn)
+    kill_group = staticmethod(kill_group)
+
+
+OS_PROCESSES: Processes = OsProcesses()

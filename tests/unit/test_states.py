@@ -42,10 +42,6 @@ def test_backoff_to_starting():
     ok(S.BACKOFF, S.STARTING)
 
 
-def test_backoff_to_fatal():
-    ok(S.BACKOFF, S.FATAL)
-
-
 def test_starting_to_fatal():
     ok(S.STARTING, S.FATAL)
 
