@@ -115,7 +115,7 @@ class Rig:
         self.edges: list[tuple[State, State]] = []
         self.delays: list[float] = []
         self._changed = asyncio.Event()
-        self.inst = Instance("bot", 0, BotConfig(**fields), Launch(["fake-bot"], Path("."), {}), None,  # type: ignore[arg-type]
+        self.inst = Instance("bot", 0, BotConfig(**fields), Launch(["fake-bot"], Path("."), {}, {}), None,  # type: ignore[arg-type]
                              self._on, logging.getLogger("test.instance"), FakeBox(os), rng=random.Random(0),
                              processes=os, sleep=sleep or self._sleep)
 
