@@ -52,7 +52,7 @@ class FakeOS:
         self.children: list[FakeChild] = []
         self.signals: list[int] = []
 
-    async def spawn(self, argv, cwd, env, log, announce=None) -> FakeChild:  # type: ignore[no-untyped-def]
+    async def spawn(self, argv, cwd, env, log, announce=None, box=None) -> FakeChild:  # type: ignore[no-untyped-def]
         if self.fail:
             raise SpawnError(f"cannot start {argv[0]!r}: fake failure")
         child = FakeChild()
