@@ -14,10 +14,12 @@ from harness import SUPCTL, token_procs, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
-SLOW_STOP = """cmd = ["sh", "-c", "trap 'sleep 2; exit 0' TERM; while :; do sleep .1; done"]
-stop_timeout = "10s"
+SLOW_STOP = """cmd = ["sh", "-c", "trap 'while [ ! -e release ]; do sleep .05; done; exit 0' TERM; while :; do sleep .1; done"]
+stop_timeout = "60s"
 """
-"""A bot that takes 2 s to stop: whatever is in flight is still in flight when the next verb arrives."""
+"""A bot that stops only once the test creates `release` next to the procfile: whatever is in flight stays in
+flight until the next verb has provably arrived (no timing window on busy cores)."""
+
 
 FAILING_CHECK = """[[bots.sick.health]]
 check = "exec"
@@ -42,10 +44,20 @@ def sick_bot() -> str:
 
 
 def recovery_in_flight(m) -> int:
-    """Wait until the health restart of sick:0 is stopping the old process (it takes 2 s); its index in the log."""
+    """Wait until the health restart of sick:0 is stopping the old process (held until release); its log index."""
     t = m.wait_transition("sick:0", "STOPPING")[0]  # the first check runs at spawn: often still STARTING
     assert t.reason == "health: exec: exit 1"
     return t.line
+
+
+def verb(m, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*SUPCTL, *args], env=m.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def release(m, proc: subprocess.Popen[str]) -> str:
+    """Let every held stop finish, then the verb's output."""
+    (m.dir / "release").touch()
+    return proc.communicate(timeout=60)[0]
 
 
 def starts_after(m, line: int, name: str = "sick:0") -> list[str]:
@@ -55,8 +67,10 @@ def starts_after(m, line: int, name: str = "sick:0") -> list[str]:
 def test_health_restart_in_flight_loses_to_stop(master) -> None:
     m = master(procfile(sick_bot()))
     line = recovery_in_flight(m)
-    out = m.ctl("stop", "sick")
-    assert out.returncode == 0 and "sick:0 STOPPED" in out.stdout, out.stdout + out.stderr
+    stop = verb(m, "stop", "sick")
+    m.wait_line(r"stopping sick \(stop requested\)")
+    out = release(m, stop)
+    assert stop.returncode == 0 and "sick:0 STOPPED" in out, out
     m.wait_transition("sick:0", "STOPPED", old="STOPPING")  # the recovery's process ended; no restart after it
     assert starts_after(m, line) == []
     assert m.bot_pids() == []
@@ -66,7 +80,10 @@ def test_health_restart_in_flight_loses_to_stop(master) -> None:
 def test_health_restart_in_flight_loses_to_shutdown(master) -> None:
     m = master(procfile(sick_bot()))
     line = recovery_in_flight(m)
-    assert m.ctl("shutdown").returncode == 0
+    shutdown = verb(m, "shutdown")
+    m.wait_line(r"shutdown: stopping 1 bots")
+    release(m, shutdown)
+    assert shutdown.returncode == 0
     assert m.wait_exit() == 0
     assert starts_after(m, line) == []
     assert [(t.old, t.new) for t in m.transitions("sick:0") if t.line > line] == [("STOPPING", "STOPPED")]
@@ -79,8 +96,10 @@ def test_health_restart_in_flight_loses_to_removal_by_reload(master) -> None:
     m.wait_transition("keep:0", "RUNNING")
     line = recovery_in_flight(m)
     m.procfile.write_text(procfile('[bots.keep]\ncmd = ["sleep", "60"]\n'))
-    out = m.ctl("reload")
-    assert out.returncode == 0 and re.search(r"removed: +sick", out.stdout), out.stdout + out.stderr
+    reload = verb(m, "reload")
+    m.wait_line(r"stopping sick \(removed or changed by reload\)")
+    out = release(m, reload)
+    assert reload.returncode == 0 and re.search(r"removed: +sick", out), out
     m.wait_transition("sick:0", "STOPPED", old="STOPPING")
     assert starts_after(m, line) == []
     assert [psutil.Process(p).cmdline() for p in m.bot_pids()] == [["sleep", "60"]]
@@ -92,10 +111,14 @@ def test_shutdown_during_reload_leaves_no_orphans(master) -> None:
     m.wait_transition("a:0", "RUNNING")
     m.procfile.write_text(procfile("[bots.a]\n" + SLOW_STOP + 'env = { CHANGED = "1" }\n',
                                    *(f'[bots.new{k}]\ncmd = ["sleep", "60"]\n' for k in range(4))))
-    reload = subprocess.Popen([*SUPCTL, "reload"], env=m.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    m.wait_transition("a:0", "STOPPING")  # the reload is stopping the changed bot: 2 s to go
-    assert m.ctl("shutdown").returncode == 0
-    out, _ = reload.communicate(timeout=30)
+    reload = verb(m, "reload")
+    m.wait_transition("a:0", "STOPPING")  # the reload is stopping the changed bot, held until release
+    shutdown = verb(m, "shutdown")
+    status = m.state_dir / "status.json"
+    wait_until(lambda: '"stopping"' in m.text(status), 30, "the master to begin its shutdown")
+    out = release(m, reload)
+    release(m, shutdown)
+    assert shutdown.returncode == 0
     assert m.wait_exit() == 0
     assert "shutting down" in out, out
     assert [t for t in m.transitions() if t.bot.startswith("new")] == []
@@ -107,12 +130,13 @@ def test_shutdown_during_reload_leaves_no_orphans(master) -> None:
 def test_reload_after_shutdown_began_is_refused(master) -> None:
     m = master(procfile("[bots.a]\n" + SLOW_STOP))
     m.wait_transition("a:0", "RUNNING")
-    shutdown = subprocess.Popen([*SUPCTL, "shutdown"], env=m.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutdown = verb(m, "shutdown")
     m.wait_transition("a:0", "STOPPING")
     m.procfile.write_text(procfile("[bots.a]\n" + SLOW_STOP, '[bots.late]\ncmd = ["sleep", "60"]\n'))
     out = m.ctl("reload")
     assert out.returncode != 0 and "shutting down" in out.stderr + out.stdout, out.stdout + out.stderr
-    assert shutdown.wait(30) == 0 and m.wait_exit() == 0
+    release(m, shutdown)
+    assert shutdown.returncode == 0 and m.wait_exit() == 0
     assert m.transitions("late") == []
 
 
