@@ -37,7 +37,7 @@ BOT: dict[str, Range] = {
     "backoff.max": Range(0, DAY, "duration"),
     "backoff.factor": Range(1, 100),
     "backoff.jitter": Range(0, 1),
-    "restart_limit.count": Range(0, 10_000),
+    "restart_limit.count": Range(0, 1_000_000),
     "restart_limit.window": Range(0, 30 * DAY, "duration"),
 }
 """Per bot (and under [defaults]), by dotted key."""
