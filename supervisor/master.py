@@ -19,6 +19,7 @@ from .config import paths
 from .config.procfile import Procfile
 from .config.registry import Claim
 from .config.reload_plan import plan
+from .control.bus_desk import MasterDesk
 from .control.handlers import Handlers
 from .control.protocol import Error, MasterInfo, ReloadReply, Response
 from .control.server import ControlServer
@@ -26,6 +27,7 @@ from .core.states import State
 from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
 from .engine import boxes
 from .engine.bot import Bot
+from .engine.checkpoints import CheckpointStore
 from .engine.events import events_for
 from .engine.fleet import Fleet
 from .engine.guardian_link import Guard
@@ -80,6 +82,8 @@ class Master:
         ks_path = procfile.state_dir / "kill_switch.json"
         self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
         self.fleet.gate = self.kill_switch.holds
+        store = CheckpointStore(procfile.state_dir / "checkpoints", procfile.bus.checkpoints, write_atomic, log)
+        self.desk = MasterDesk(store, lambda bot: bot in self.fleet.bots)
         info = MasterInfo(version=__version__, pid=os.getpid(), started_at=self._started_at, procfile=procfile.file,
                           state_dir=str(procfile.state_dir))
         self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
@@ -172,6 +176,7 @@ class Master:
         self.guard.start()
         self.containment = boxes.contain(self.procfile, self._base_env, self.guard, log)
         await self.bus.start()
+        self.desk.attach(self.bus.requests.serve, self.bus.flush, self.bus.requests.answer)  # type: ignore[arg-type]
         if self.kill_switch.state.active:
             self._announce_kill_switch(self.kill_switch.state)
         self.bridge = self._start_bridge()

@@ -78,6 +78,12 @@ class BlockingClient:
     def request(self, topic: str, obj: Any, timeout: float = 5.0, type: Any = None) -> Any:
         return self._call(self._client.request(topic, obj, timeout, type))
 
+    def checkpoint(self, state: Any, timeout: float = 10.0) -> int:
+        return self._call(self._client.checkpoint(state, timeout))
+
+    def restore(self, type: Any = None, timeout: float = 10.0) -> Any:
+        return self._call(self._client.restore(type, timeout))
+
     def peers(self) -> list[tuple[str, int]]:
         return self._call(self._client.peers())
 

@@ -21,12 +21,8 @@ from supervisor.bus.eager import start_eagerly
 from supervisor.bus.outbox import Outbox
 from supervisor.bus.stream import FRAME_SLACK, ClientStream
 from supervisor.bus.subscription import BusTimeout, Message, Peer, Subscription
-from supervisor.bus.topics import (
-    RESERVED_PREFIX,
-    TopicIndex,
-    check_pattern,
-    check_topic,
-)
+from supervisor.bus.state import MasterCalls
+from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
 from supervisor.bus.waits import Waits
 from supervisor.core.backoff import backoff_delay
 from supervisor.errors import BusError
@@ -42,7 +38,7 @@ Handler = Callable[[Message], Awaitable[Any]]
 _decode_any = msgspec.msgpack.Decoder().decode
 
 
-class Client:
+class Client(MasterCalls):
     """One connection to the broker; create it with `connect()`."""
 
     def __init__(self, path: pathlib.Path, token: str, *, max_buffer: int = 10_000, max_pending: int = 65_536) -> None:

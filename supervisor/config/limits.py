@@ -46,6 +46,10 @@ LOG: dict[str, Range] = {
     "backups": Range(0, 100),
 }
 """[supervisor] log and each bot's log."""
+BUS: dict[str, Range] = {
+    "checkpoints": Range(1, 1000),
+}
+"""[bus]: checkpoints kept per instance."""
 SUCCESS_CODE = Range(0, 255)
 MAX_SUCCESS_CODES = 256
 MAX_INSTANCES = 10_000

@@ -86,6 +86,8 @@ class BotConfig(Command):
 class BusConfig(Struct):
     nats: NatsConfig | None = None
     """Bridge this master's bus to NATS (docs/fleet.md); without it nothing of NATS is loaded."""
+    checkpoints: int = 3
+    """How many checkpoints the master keeps per instance (docs/bus.md, "Checkpoints"); older ones are pruned."""
 
 
 class Procfile(Struct):
@@ -239,6 +241,7 @@ def loads(data: bytes | str, file: str) -> Procfile:
     else:
         _check_log_names(file, bots, tasks, errors)
     bus = convert_table(raw.get("bus", {}), BusConfig, file, "bus", errors) or BusConfig()
+    limits.check_ranges(file, "bus", bus, limits.BUS, errors)
     if bus.nats is not None:
         errors.extend(check_nats(file, bus.nats))
     if errors:

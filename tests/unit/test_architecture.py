@@ -37,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "__init__": set(),
 }
-BUS_CLIENT = {"client", "stream", "blocking", "outbox", "subscription", "waits", "eager", "frames", "topics", "__init__"}
+BUS_CLIENT = {"client", "stream", "blocking", "state", "outbox", "subscription", "waits", "eager", "frames", "topics", "__init__"}
 
 
 def module_name(path: Path) -> str:

@@ -1,0 +1,51 @@
+"""What a bot asks the master itself over the bus: its checkpoints (docs/bus.md, "Checkpoints").
+
+`Client` gets these methods from `MasterCalls`; each is one request on a reserved `supctl.*` topic that the master
+answers for the asking instance only (the broker stamps who asks, so no bot can read or write another's state).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Protocol
+
+import msgspec
+
+CHECKPOINT = "supctl.checkpoint.save"
+RESTORE = "supctl.checkpoint.restore"
+
+
+class Saved(msgspec.Struct):
+    """The reply to a checkpoint: its number, 1, 2, ... per instance across restarts."""
+
+    seq: int
+
+
+class Restored(msgspec.Struct):
+    """The reply to a restore; `data` holds the bot's own msgpack bytes when `found`."""
+
+    found: bool = False
+    seq: int = 0
+    time: float = 0.0
+    data: msgspec.Raw = msgspec.Raw(b"\xc0")
+    skipped: int = 0
+    """Newer checkpoints passed over because they were unreadable or failed their checksum."""
+
+
+class _Requester(Protocol):
+    def request(self, topic: str, obj: Any, timeout: float = 5.0, type: Any = None) -> Awaitable[Any]: ...
+
+
+class MasterCalls:
+    async def checkpoint(self: _Requester, state: Any, timeout: float = 10.0) -> int:
+        """Keep `state` (anything msgpack can hold) as this instance's newest checkpoint, on disk once this returns;
+        its sequence number."""
+        saved: Saved = await self.request(CHECKPOINT, state, timeout, type=Saved)
+        return saved.seq
+
+    async def restore(self: _Requester, type: Any = None, timeout: float = 10.0) -> Any:
+        """The state of this instance's newest good checkpoint (decoded as `type` if given), or None when it has
+        none: after a crash, a master restart or a reboot alike."""
+        got: Restored = await self.request(RESTORE, None, timeout, type=Restored)
+        if not got.found:
+            return None
+        return msgspec.msgpack.decode(got.data, type=type) if type is not None else msgspec.msgpack.decode(got.data)

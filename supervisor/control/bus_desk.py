@@ -1,0 +1,53 @@
+"""What the master answers on the bus itself (docs/bus.md, "Checkpoints"): checkpoints and restores.
+
+Answers go only to the asking instance, as the broker stamped it: a bot of this procfile on this host (a request from
+another host through NATS, an operator or a stranger gets an error). Disk work runs in a thread, one at a time per
+instance, so a slow disk never holds the loop and two checkpoints of one instance never race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import msgspec
+
+from ..bus import frames as f
+from ..bus.hook import Desk
+from ..bus.state import CHECKPOINT, RESTORE, Restored, Saved
+from ..engine.checkpoints import CheckpointStore
+from ..errors import BusError
+
+
+class MasterDesk:
+    def __init__(self, store: CheckpointStore, is_bot: Callable[[str], bool]) -> None:
+        self.store = store
+        self._is_bot = is_bot
+        self._enc = msgspec.msgpack.Encoder()
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+    def attach(self, serve: Callable[[Desk, str], None], flush: Callable[[], None],
+               reply: Callable[[Desk, f.Reply], None]) -> Desk:
+        desk = Desk(flush, reply, self.answer)
+        for topic in (CHECKPOINT, RESTORE):
+            serve(desk, topic)
+        return desk
+
+    async def answer(self, req: f.Request) -> bytes:
+        who = f"{req.bot}:{req.instance}"
+        if req.host or not self._is_bot(req.bot):
+            raise BusError(f"{req.topic}: only a bot of this master keeps checkpoints here, not {who}"
+                           + (f" on {req.host}" if req.host else ""))
+        key = (req.bot, req.instance)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                if req.topic == CHECKPOINT:
+                    seq = await asyncio.to_thread(self.store.save, req.bot, req.instance, bytes(req.data))
+                    return self._enc.encode(Saved(seq=seq))
+                env, skipped = await asyncio.to_thread(self.store.load, req.bot, req.instance)
+        except OSError as e:
+            raise BusError(f"{req.topic} for {who}: {e.strerror or e}") from None
+        if env is None:
+            return self._enc.encode(Restored(skipped=skipped))
+        return self._enc.encode(Restored(found=True, seq=env.seq, time=env.time, data=msgspec.Raw(env.data), skipped=skipped))
