@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 import sys
 from collections.abc import Callable
@@ -38,7 +37,7 @@ class PidRecord(msgspec.Struct, array_like=True):
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` whole or not at all. The temp file has an unpredictable name and is created with O_EXCL and
     O_NOFOLLOW (nothing planted can redirect the write), and it is removed again whatever fails (ENOSPC)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")  # not secrets: its hmac maps libcrypto (~650 KiB)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
