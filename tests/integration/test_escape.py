@@ -11,7 +11,7 @@ import signal
 
 import psutil
 import pytest
-from harness import BOTS
+from harness import BOTS, wait_until
 
 from supervisor.engine import cgroups
 
@@ -54,8 +54,8 @@ def escaped(m, count: int = 1) -> list[psutil.Process]:
     pids = [int(x.group(1)) for x in m.wait_line(r"^(?:setsid|doublefork)=(\d+)$", count=2 * count, path=m.logs / "esc.log", timeout=30)]
     procs = [psutil.Process(p) for p in pids[-2:]]
     leader = int(m.wait_line(r"esc:0 STARTING -> RUNNING \(pid (\d+)", count=count)[-1].group(1))
-    for p in procs:
-        assert os.getsid(p.pid) != os.getsid(leader), "the descendant did not leave the bot's session"
+    for p in procs:  # `echo $!` can come before the child's setsid()
+        wait_until(lambda: os.getsid(p.pid) != os.getsid(leader), 10, f"pid {p.pid} to leave the bot's session")
     return procs
 
 
