@@ -29,7 +29,6 @@ from supervisor.bus.topics import TopicIndex, matches
 from supervisor.errors import BusError
 from supervisor.config.nats import NatsConfig
 from supervisor.control.protocol import BridgeStatus
-from supervisor.core.units import parse_duration
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -53,10 +52,10 @@ class NatsBridge:
         self.server = ""
         self.received = 0
         self.invalid = 0
-        self.out = Outbound(cfg.buffer, cfg.buffer_bytes)
+        self.out = Outbound(cfg.buffer, cfg.buffer_size)
         self.kv = RetainedSync(broker, self.host, cfg.bucket, self.out, broker.max_frame)
         self.rosters = Rosters(broker, self.host, self._send_roster)
-        self.requests = RemoteRequests(self, parse_duration(cfg.request_timeout))
+        self.requests = RemoteRequests(self, cfg.request_timeout)
         self.nc: Nats | None = None
         self._on_connect = on_connect
         self._exports: TopicIndex[str] = TopicIndex()
@@ -127,8 +126,7 @@ class NatsBridge:
                 auth = "authoriz" in reason.lower() or "authentic" in reason.lower()
                 self._set_state("refused" if auth else "disconnected", reason)
                 b = self.cfg.reconnect
-                await asyncio.sleep(backoff_delay(attempt, parse_duration(b.initial), b.factor,
-                                                  parse_duration(b.max), b.jitter))
+                await asyncio.sleep(backoff_delay(attempt, b.initial, b.factor, b.max, b.jitter))
                 attempt += 1
                 continue
             attempt = 0

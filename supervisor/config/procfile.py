@@ -240,7 +240,7 @@ def loads(data: bytes | str, file: str) -> Procfile:
         errors.append(ConfigError(file, "bots", f"expected at most {limits.MAX_INSTANCES:,} instances in all, found {total:,}"))
     else:
         _check_log_names(file, bots, tasks, errors)
-    bus = convert_table(raw.get("bus", {}), BusConfig, file, "bus", errors) or BusConfig()
+    bus = convert_table(raw.get("bus", {}), BusConfig, file, "bus", errors, partial=True) or BusConfig()
     limits.check_ranges(file, "bus", bus, limits.BUS, errors)
     if bus.nats is not None:
         errors.extend(check_nats(file, bus.nats))

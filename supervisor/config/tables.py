@@ -136,7 +136,8 @@ def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[C
         except msgspec.ValidationError as e:
             path, msg = msgspec_key(sub, e)
             tp = fields[name].type if path == sub else None
-            errors.append(ConfigError(file, path, f"{humanize(msg, tp)}, found {describe(value)}"))
+            said = humanize(msg, tp)
+            errors.append(ConfigError(file, path, said if ", found " in said else f"{said}, found {describe(value)}"))
     for name, f in fields.items():
         if f.required and name not in raw:
             errors.append(ConfigError(file, f"{key}.{name}" if key else name, "is required"))
@@ -144,7 +145,7 @@ def convert_table(raw: object, cls: type[T], file: str, key: str, errors: list[C
         if not partial:
             return None
         try:
-            return cls(**good)
+            return cls(**{fields[k].name: v for k, v in good.items()})
         except (TypeError, ValueError):
             return None
     try:

@@ -133,6 +133,7 @@ stop_signal = "NOPE"
                        "bots.a.backoff.max", "bots.a.restart_limit.count", "bots.a.restart_limit.window",
                        "bots.a.log.max_size", "bots.a.log.backups", "bots.a.stop_signal"}
     assert "'soon'" in by["bots.a.start_grace"] and "250ms" in by["bots.a.start_grace"]
+    assert by["bots.a.start_grace"].count("found") == 1, by["bots.a.start_grace"]
 
 
 @pytest.mark.parametrize("text, line, col", [
