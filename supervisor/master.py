@@ -7,14 +7,14 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
 from .bus.broker import Broker
+from .bus.state import DEGRADATION, FleetDegradation
 from .config import paths
 from .config.procfile import Procfile
 from .config.registry import Claim
@@ -37,6 +37,7 @@ from .engine.kill_switch import KillSwitch, KillSwitchState
 from .errors import ConfigErrors
 from .http.hub import EventHub
 from .health import setup as plugin_setup
+from .health.degradation import Degradation
 from .health.hooks import HookRunner
 from .health.setup import PluginSetup
 from .health.target import HealthBoard, InstanceHealth
@@ -44,25 +45,13 @@ from .jobs.automation import Automations
 from .jobs.tasks import ScheduledTask
 from .output.master_log import setup_logging
 from .plugin import ProcessEvent
-from .systemd.notify import SYSTEMD_ENV_VARS, Notifier, watchdog_interval, watchdog_loop
+from .systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
 
 if TYPE_CHECKING:
     from .http.server import HttpServer
     from .bridge.nats import NatsBridge
 
 log = logging.getLogger("supctl")
-
-
-def child_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """What every bot inherits: our environment minus systemd's notify variables, and, when supctl runs from a
-    virtualenv, that venv's bin first on PATH (as `activate` would), so `python3` in a cmd can import supervisor.bus."""
-    env = {k: v for k, v in environ.items() if k not in SYSTEMD_ENV_VARS}
-    if sys.prefix != sys.base_prefix:
-        bindir = os.path.dirname(sys.executable)
-        path = env.get("PATH", os.defpath).split(os.pathsep)
-        if path[0] != bindir:
-            env["PATH"] = os.pathsep.join([bindir, *path])
-    return env
 
 
 class Master:
@@ -83,13 +72,16 @@ class Master:
         self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
         self.fleet.gate = self.kill_switch.holds
         store = CheckpointStore(procfile.state_dir / "checkpoints", procfile.bus.checkpoints, write_atomic, log)
-        self.desk = MasterDesk(store, lambda bot: bot in self.fleet.bots)
+        cfg = procfile.fleet.degradation
+        self.degradation = Degradation(cfg, self.fleet.instances, self.health, self._announce_degradation) if cfg else None
+        self.desk = MasterDesk(store, lambda bot: bot in self.fleet.bots, self._degradation_now)
         info = MasterInfo(version=__version__, pid=os.getpid(), started_at=self._started_at, procfile=procfile.file,
                           state_dir=str(procfile.state_dir))
         self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
                                  self._shutdown_and_wait, self.kill_switch,
                                  lambda: self.bridge.status() if self.bridge else None,
-                                 bus_token=lambda: (self.bus.operator_token(), str(self.bus.path)))
+                                 bus_token=lambda: (self.bus.operator_token(), str(self.bus.path)),
+                                 degradation=self._degradation_now)
         self.events: EventHub | None = EventHub() if procfile.http else None
         """Process, health and kill-switch events for GET /events; only when [http] is configured."""
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)
@@ -121,6 +113,8 @@ class Master:
             bot.update_ready()
             for event in events_for(t, inst):
                 self._publish(event)
+            if self.degradation is not None:
+                self.degradation.update()
         if self.notifier.enabled:
             self._tell_systemd()
 
@@ -150,6 +144,18 @@ class Master:
         log.info("%s health %s: %s", inst.name, state, reason)
         self._publish(ProcessEvent(kind="health_changed", bot=inst.bot, instance=inst.index, pid=inst.pid,
                                    reason=reason, health=state, warnings=warnings))
+        if self.degradation is not None:
+            self.degradation.update()
+
+    def _degradation_now(self) -> FleetDegradation | None:
+        return self.degradation.state if self.degradation is not None else None
+
+    def _announce_degradation(self, state: FleetDegradation, was: str) -> None:
+        """Retained on the bus, so a bot that connects later knows the level at once."""
+        log.warning("%s (was %s)", state.describe(), was)
+        self.bus.publish(DEGRADATION, state, retain=True)
+        if self.events is not None:
+            self.events.publish("degradation", state)
 
     def _tell_systemd(self) -> None:
         """STATUS= with counts on every transition; READY=1 once every autostart bot is RUNNING or FATAL."""

@@ -84,6 +84,9 @@ class BlockingClient:
     def restore(self, type: Any = None, timeout: float = 10.0) -> Any:
         return self._call(self._client.restore(type, timeout))
 
+    def degradation(self, timeout: float = 5.0) -> Any:
+        return self._call(self._client.degradation(timeout))
+
     def peers(self) -> list[tuple[str, int]]:
         return self._call(self._client.peers())
 

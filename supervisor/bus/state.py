@@ -1,4 +1,5 @@
-"""What a bot asks the master itself over the bus: its checkpoints (docs/bus.md, "Checkpoints").
+"""What a bot asks the master itself over the bus: its checkpoints (docs/bus.md, "Checkpoints") and the fleet's
+degradation level (docs/plugins.md, "Degradation levels").
 
 `Client` gets these methods from `MasterCalls`; each is one request on a reserved `supctl.*` topic that the master
 answers for the asking instance only (the broker stamps who asks, so no bot can read or write another's state).
@@ -12,6 +13,8 @@ import msgspec
 
 CHECKPOINT = "supctl.checkpoint.save"
 RESTORE = "supctl.checkpoint.restore"
+DEGRADATION = "supctl.fleet.degradation"
+"""Published retained by the master on every level change, and answered as a request with the level now."""
 
 
 class Saved(msgspec.Struct):
@@ -29,6 +32,21 @@ class Restored(msgspec.Struct):
     data: msgspec.Raw = msgspec.Raw(b"\xc0")
     skipped: int = 0
     """Newer checkpoints passed over because they were unreadable or failed their checksum."""
+
+
+class FleetDegradation(msgspec.Struct, kw_only=True):
+    """The fleet's degradation level (`[fleet.degradation]`) and the counts behind it."""
+
+    level: str = "normal"
+    """normal, reduced, minimal or emergency."""
+    healthy: int = 0
+    total: int = 0
+    share: float = 1.0
+    since: float = 0.0
+    """When this level began, seconds since the epoch."""
+
+    def describe(self) -> str:
+        return f"fleet degradation {self.level}: {self.healthy} of {self.total} instances healthy ({self.share:.0%})"
 
 
 class _Requester(Protocol):
@@ -49,3 +67,9 @@ class MasterCalls:
         if not got.found:
             return None
         return msgspec.msgpack.decode(got.data, type=type) if type is not None else msgspec.msgpack.decode(got.data)
+
+    async def degradation(self: _Requester, timeout: float = 5.0) -> FleetDegradation:
+        """The fleet's level now (or subscribe to `supctl.fleet.degradation` to hear each change); a BusError when the
+        procfile has no `[fleet.degradation]`."""
+        level: FleetDegradation = await self.request(DEGRADATION, None, timeout, type=FleetDegradation)
+        return level

@@ -39,7 +39,7 @@ def act(args: argparse.Namespace, verb: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ..control.render import bridge_line, fds_warning, status_table, tasks_table
+    from ..control.render import bridge_line, degradation_line, fds_warning, status_table, tasks_table
 
     if args.tasks:
         tasks = ask(args, TasksRequest())
@@ -56,6 +56,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         print(kill_switch_line(reply.kill_switch))
     print(status_table(reply.instances))
+    if reply.degradation is not None:
+        print(degradation_line(reply.degradation, time.time()))
     if reply.bridge is not None:
         print(bridge_line(reply.bridge, time.time()))
     if warning := fds_warning(reply.fds):

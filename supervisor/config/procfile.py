@@ -16,6 +16,7 @@ from ..core.units import Duration
 from ..errors import BusError, ConfigError, ConfigErrors
 from . import limits
 from .common import Command, LogConfig, Struct
+from .fleet import FleetConfig, check_fleet
 from .http import HttpConfig, check_http
 from .nats import NatsConfig, check_nats
 from .paths import log_name
@@ -98,6 +99,7 @@ class Procfile(Struct):
     http: HttpConfig | None = None
     env_files: dict[str, dict[str, str]] = {}
     bus: BusConfig = BusConfig()
+    fleet: FleetConfig = FleetConfig()
 
     @property
     def base_dir(self) -> Path:
@@ -143,7 +145,7 @@ class Procfile(Struct):
         return order
 
 
-TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http", "bus")
+TOP_KEYS = ("supervisor", "defaults", "bots", "tasks", "http", "bus", "fleet")
 NOT_DEFAULTABLE = frozenset({"cmd", "depends_on", "restart_cron", "watch", "watch_ignore", "health"})
 NESTED = ("backoff", "restart_limit", "log", "env", "bus")
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -244,12 +246,14 @@ def loads(data: bytes | str, file: str) -> Procfile:
     limits.check_ranges(file, "bus", bus, limits.BUS, errors)
     if bus.nats is not None:
         errors.extend(check_nats(file, bus.nats))
+    fleet = convert_table(raw.get("fleet", {}), FleetConfig, file, "fleet", errors) or FleetConfig()
+    errors.extend(check_fleet(file, fleet))
     if errors:
         raise ConfigErrors(errors)
     if not bots:
         raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
     return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, http=http, env_files=env_files,
-                    bus=bus)
+                    bus=bus, fleet=fleet)
 
 
 def _check_log_names(file: str, bots: dict[str, BotConfig], tasks: dict[str, Any], errors: list[ConfigError]) -> None:

@@ -1,6 +1,7 @@
-"""What the master answers on the bus itself (docs/bus.md, "Checkpoints"): checkpoints and restores.
+"""What the master answers on the bus itself: checkpoints and restores (docs/bus.md, "Checkpoints"), the fleet's
+degradation level.
 
-Answers go only to the asking instance, as the broker stamped it: a bot of this procfile on this host (a request from
+Checkpoint answers go only to the asking instance, as the broker stamped it: a bot of this procfile on this host (a request from
 another host through NATS, an operator or a stranger gets an error). Disk work runs in a thread, one at a time per
 instance, so a slow disk never holds the loop and two checkpoints of one instance never race.
 """
@@ -14,14 +15,16 @@ import msgspec
 
 from ..bus import frames as f
 from ..bus.hook import Desk
-from ..bus.state import CHECKPOINT, RESTORE, Restored, Saved
+from ..bus.state import CHECKPOINT, DEGRADATION, RESTORE, FleetDegradation, Restored, Saved
 from ..engine.checkpoints import CheckpointStore
 from ..errors import BusError
 
 
 class MasterDesk:
-    def __init__(self, store: CheckpointStore, is_bot: Callable[[str], bool]) -> None:
+    def __init__(self, store: CheckpointStore, is_bot: Callable[[str], bool],
+                 degradation: Callable[[], FleetDegradation | None]) -> None:
         self.store = store
+        self._degradation = degradation
         self._is_bot = is_bot
         self._enc = msgspec.msgpack.Encoder()
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
@@ -29,11 +32,16 @@ class MasterDesk:
     def attach(self, serve: Callable[[Desk, str], None], flush: Callable[[], None],
                reply: Callable[[Desk, f.Reply], None]) -> Desk:
         desk = Desk(flush, reply, self.answer)
-        for topic in (CHECKPOINT, RESTORE):
+        for topic in (CHECKPOINT, RESTORE, DEGRADATION):
             serve(desk, topic)
         return desk
 
     async def answer(self, req: f.Request) -> bytes:
+        if req.topic == DEGRADATION:
+            level = self._degradation()
+            if level is None:
+                raise BusError(f"{DEGRADATION}: this procfile has no [fleet.degradation]")
+            return self._enc.encode(level)
         who = f"{req.bot}:{req.instance}"
         if req.host or not self._is_bot(req.bot):
             raise BusError(f"{req.topic}: only a bot of this master keeps checkpoints here, not {who}"

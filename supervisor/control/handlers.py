@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import msgspec
+
 from ..bus.frames import BusStats
+from ..bus.state import FleetDegradation
 from ..core import fds
 from ..core.commands import parse_signal
 from ..core.states import State
@@ -19,6 +22,7 @@ from .protocol import (
     BridgeStatus,
     BusTokenReply,
     BusTokenRequest,
+    DegradationStatus,
     Error,
     FdUsage,
     Frame,
@@ -56,13 +60,15 @@ class Handlers:
                  bus_stats: Callable[[], dict[tuple[str, int], BusStats]], reload: Callable[[], Awaitable[Response]],
                  shutdown: Callable[[], Awaitable[None]], kill_switch: KillSwitch,
                  bridge_status: Callable[[], BridgeStatus | None] = lambda: None, *,
-                 bus_token: Callable[[], tuple[str, str]]) -> None:
+                 bus_token: Callable[[], tuple[str, str]],
+                 degradation: Callable[[], FleetDegradation | None] = lambda: None) -> None:
         self.master = master
         self.procfile_path = master.procfile
         self._bus_token = bus_token
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
         self._reload, self._shutdown, self.bridge_status = reload, shutdown, bridge_status
         self.kill_switch = kill_switch
+        self.degradation = degradation
         self._usage = Usage()
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
             Reload: self._on_reload, Shutdown: self._on_shutdown, TasksRequest: self._on_tasks, RunTask: self._on_run_task,
@@ -126,7 +132,9 @@ class Handlers:
             row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
             row.health = row.health or self._health.describe(inst)
         report = fds.report(sum(len(b.instances) for b in self._fleet.bots.values()))
+        level = self.degradation()
         return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status(),
+                           degradation=DegradationStatus(**msgspec.structs.asdict(level)) if level else None,
                            fds=FdUsage(open=report.open, soft=report.soft, hard=report.hard, needed=report.needed))
 
     async def _on_summary(self, request: SummaryRequest) -> Summary:

@@ -150,8 +150,19 @@ class FdUsage(msgspec.Struct, kw_only=True):
     needed: int
 
 
+class DegradationStatus(msgspec.Struct, kw_only=True):
+    """The fleet's degradation level (`[fleet.degradation]`); the same fields as on supctl.fleet.degradation."""
+
+    level: str
+    healthy: int
+    total: int
+    share: float
+    since: float
+
+
 class StatusReply(Frame):
     instances: list[InstanceStatus]
+    degradation: DegradationStatus | None = None
     kill_switch: KillSwitchStatus | None = None
     bridge: BridgeStatus | None = None
     fds: FdUsage | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.units import format_size
-from .protocol import BridgeStatus, FdUsage, HealthRow, InstanceStatus, TaskRow
+from .protocol import BridgeStatus, DegradationStatus, FdUsage, HealthRow, InstanceStatus, TaskRow
 
 
 def duration(seconds: float | None) -> str:
@@ -58,6 +58,12 @@ def fleet_table(hosts: list[tuple[str, list[InstanceStatus]]]) -> str:
         for host, rows in hosts for r in rows
     ]
     return table([*(["HOST"] if with_host else []), *STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)
+
+
+def degradation_line(d: DegradationStatus, now: float) -> str:
+    """`[fleet.degradation]` in one line under `supctl status`."""
+    return (f"fleet degradation: {d.level} for {duration(now - d.since)} "
+            f"({d.healthy} of {d.total} instances healthy, {d.share:.0%})")
 
 
 def bridge_line(b: BridgeStatus, now: float) -> str:

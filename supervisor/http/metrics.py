@@ -15,7 +15,9 @@ from ..bus.frames import BusStats
 from ..control.protocol import BridgeStatus
 from ..core.states import ALIVE, State
 from ..engine.fleet import Fleet
+from ..bus.state import FleetDegradation
 from ..engine.kill_switch import KillSwitch
+from ..health.degradation import LEVELS
 from ..health.target import HealthBoard
 from ..jobs.tasks import ScheduledTask
 
@@ -61,9 +63,11 @@ class FleetCollector(Collector):
 
     def __init__(self, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
                  bus_stats: Callable[[], dict[tuple[str, int], BusStats]], kill_switch: KillSwitch,
-                 bridge_status: Callable[[], BridgeStatus | None] = lambda: None) -> None:
+                 bridge_status: Callable[[], BridgeStatus | None] = lambda: None,
+                 degradation: Callable[[], FleetDegradation | None] = lambda: None) -> None:
         self._fleet, self._health, self._tasks, self._bus_stats, self._ks = fleet, health, tasks, bus_stats, kill_switch
         self._bridge_status = bridge_status
+        self._degradation_now = degradation
 
     def collect(self) -> Iterator[Metric]:
         yield from self._instances()
@@ -72,6 +76,7 @@ class FleetCollector(Collector):
         yield from self._bridge()
         yield from self._task_metrics()
         yield from self._kill_switch()
+        yield from self._degradation()
 
     def _instances(self) -> tuple[Metric, ...]:
         labels = ["bot", "instance"]
@@ -183,6 +188,19 @@ class FleetCollector(Collector):
                                   "changed, seconds since the epoch (0: never)")
         since.add_metric([], state.since)
         return active, info, since
+
+
+    def _degradation(self) -> tuple[Metric, ...]:
+        """Only with [fleet.degradation]."""
+        level = self._degradation_now()
+        if level is None:
+            return ()
+        gauge = GaugeMetricFamily("supctl_fleet_degradation_level", "The fleet's degradation level: 0 normal, "
+                                  "1 reduced, 2 minimal, 3 emergency")
+        gauge.add_metric([], float(LEVELS.index(level.level)))
+        share = GaugeMetricFamily("supctl_fleet_healthy_share", "Healthy instances over the instances counted")
+        share.add_metric([], level.share)
+        return gauge, share
 
 
 def registry(collector: FleetCollector) -> CollectorRegistry:

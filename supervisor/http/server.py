@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -47,7 +48,7 @@ class HttpServer:
         self._handlers, self._fleet, self._health, self._events, self._log = handlers, fleet, health, events, logger
         self._logs_dir = paths.logs_dir(procfile.state_dir)
         self._registry = registry(FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch,
-                                                 handlers.bridge_status))
+                                                 handlers.bridge_status, handlers.degradation))
         self._writes = Writes(procfile.http_token_path(), generated=self.config.token_file is None,
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()
@@ -134,6 +135,9 @@ class HttpServer:
         ks = self._handlers.kill_switch.state
         body = {"ok": not problems, "instances": len(instances), "problems": problems,
                 "kill_switch": {"active": ks.active, "reason": ks.reason, "by": ks.by, "since": ks.since}}
+        level = self._handlers.degradation()
+        if level is not None:
+            body["degradation"] = msgspec.structs.asdict(level)
         return json_response(503 if problems else 200, body)
 
     async def _health_all(self, request: web.Request) -> web.Response:

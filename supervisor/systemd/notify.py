@@ -6,10 +6,23 @@ import asyncio
 import errno
 import os
 import socket
+import sys
 from collections.abc import Mapping
 
 # What a child must not inherit: a bot that sees these would speak to systemd for the master.
 SYSTEMD_ENV_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What every bot inherits: our environment minus systemd's notify variables, and, when supctl runs from a
+    virtualenv, that venv's bin first on PATH (as `activate` would), so `python3` in a cmd can import supervisor.bus."""
+    env = {k: v for k, v in environ.items() if k not in SYSTEMD_ENV_VARS}
+    if sys.prefix != sys.base_prefix:
+        bindir = os.path.dirname(sys.executable)
+        path = env.get("PATH", os.defpath).split(os.pathsep)
+        if path[0] != bindir:
+            env["PATH"] = os.pathsep.join([bindir, *path])
+    return env
 
 
 def _notify_address(value: str) -> str:
