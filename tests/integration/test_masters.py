@@ -19,9 +19,8 @@ from supervisor.config import registry
 def daemon(tmp_path: Path):
     d = Daemon(tmp_path)
     yield d
-    if d.master_pid() and psutil.pid_exists(d.master_pid()):
-        d.run("shutdown", timeout=60)
-    d.kill_everything()
+    leftovers = d.cleanup()
+    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
 
 
 def one_bot(d: Daemon, state_dir: str = "state") -> None:
@@ -123,10 +122,8 @@ def test_ls_lists_every_master_of_the_user_from_anywhere(tmp_path: Path) -> None
         rows = json.loads(subprocess.run([*SUPCTL, "ls", "--json"], capture_output=True, text=True, check=True).stdout)
         assert str(daemons[1].procfile) not in {r["procfile"] for r in rows} and len(rows) == 2
     finally:
-        for d in daemons:
-            if d.master_pid() and psutil.pid_exists(d.master_pid()):
-                d.run("shutdown", timeout=60)
-            d.kill_everything()
+        leftovers = [line for d in daemons for line in d.cleanup()]
+    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
 
 
 def test_a_killed_master_is_listed_as_not_answering_and_a_new_start_takes_over(daemon: Daemon) -> None:
