@@ -148,7 +148,7 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from ..output.tail import follow, last_lines, log_files
+    from ..output.tail import follow, last_lines, log_files, open_followers
 
     logs = paths.logs_dir(state_dir(args))
     try:
@@ -159,12 +159,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if not files:
         raise CliError(f"no log files for {args.target or 'any bot'} in {logs}")
     colour = sys.stdout.isatty()
+    followers = open_followers(files) if args.follow else None
     for line in last_lines(files, args.lines, colour):
         print(line)
     sys.stdout.flush()
     if args.follow:
         try:
-            follow(logs, args.target, colour, owners)
+            follow(logs, args.target, colour, owners, followers)
         except KeyboardInterrupt:
             pass
     return OK

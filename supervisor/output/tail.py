@@ -93,12 +93,22 @@ class Follower:
         self._f.close()
 
 
-def follow(logs_dir: Path, target: str | None, colour: bool, owners: Mapping[str, int] | None = None) -> None:
-    """Print new lines as the kernel reports writes (inotify through watchfiles), until interrupted."""
+def open_followers(files: list[Path]) -> dict[Path, Follower]:
+    """Taken before the last lines are printed, so a line written in between is followed, not lost."""
+    return {p: Follower(p) for p in files}
+
+
+def follow(logs_dir: Path, target: str | None, colour: bool, owners: Mapping[str, int] | None = None,
+           followers: dict[Path, Follower] | None = None) -> None:
+    """Print new lines as the kernel reports writes (inotify through watchfiles), until interrupted.
+
+    Every quiet 200 ms the files are read anyway: a write that came before the kernel watch was armed
+    would otherwise wait for the next one.
+    """
     from watchfiles import watch
 
-    followers = {p: Follower(p) for p in log_files(logs_dir, target, owners)}
-    for _ in watch(logs_dir, debounce=50, step=20, rust_timeout=0, yield_on_timeout=False):
+    followers = followers if followers is not None else open_followers(log_files(logs_dir, target, owners))
+    for _ in watch(logs_dir, debounce=50, step=20, rust_timeout=200, yield_on_timeout=True):
         for p in log_files(logs_dir, target, owners):
             if p not in followers:
                 followers[p] = Follower(p, from_end=False)

@@ -183,10 +183,10 @@ def test_logs_tail_and_follow_across_rotation(daemon: Daemon) -> None:
     tail = daemon.run("logs", "talker", "-n", "2", check=True).stdout.splitlines()
     assert tail == ["early 3", "early 4"]
     env = {**os.environ, "SUPCTL_PROCFILE": str(daemon.procfile)}
-    follower = subprocess.Popen([*SUPCTL, "logs", "talker", "-f", "-n", "0"], cwd=daemon.root, env=env,
+    follower = subprocess.Popen([*SUPCTL, "logs", "talker", "-f", "-n", "1"], cwd=daemon.root, env=env,
                                 stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)  # give the follower time to subscribe to inotify before the writes below
+        assert follower.stdout.readline().strip() == "early 4"  # it follows from before its last lines were printed
         with open(log, "a") as f:
             f.write("after-1\n")
         assert follower.stdout.readline().strip() == "after-1"
