@@ -26,10 +26,12 @@ class ConfigError(SupctlError):
 
 
 class ConfigErrors(SupctlError):
-    """Every problem found in one procfile, so `validate` can print them all at once."""
+    """Every problem found in one procfile, so `validate` can print them all at once. `partial` is what could be
+    made of the procfile anyway (a Procfile of the bots that have a table), so later checks (plugins) still run."""
 
-    def __init__(self, errors: list[ConfigError]):
+    def __init__(self, errors: list[ConfigError], partial: object = None):
         self.errors = errors
+        self.partial = partial
         super().__init__("\n".join(str(e) for e in errors))
 
 

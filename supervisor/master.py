@@ -43,6 +43,7 @@ from .health.setup import PluginSetup
 from .health.target import HealthBoard, InstanceHealth
 from .jobs.automation import Automations
 from .jobs.tasks import ScheduledTask
+from .output.echo import Echo
 from .output.master_log import setup_logging
 from .plugin import ProcessEvent
 from .systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
@@ -56,9 +57,9 @@ log = logging.getLogger("supctl")
 
 class Master:
     def __init__(self, procfile: Procfile, plugins: PluginSetup, claim: Claim,
-                 ready: Callable[[], None] | None = None) -> None:
+                 ready: Callable[[], None] | None = None, echo: Echo | None = None) -> None:
         self.procfile = procfile
-        self.claim = claim
+        self.claim, self.echo = claim, echo
         self.plugins = plugins
         self.health = HealthBoard()
         self.fleet = Fleet(self.health, log)
@@ -259,6 +260,8 @@ class Master:
         self.bus.permit(name, access.publish, access.subscribe, access.serve)
         self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, self.containment,
                                           guard=self.guard, instance_env=self._bus_env, gate=self.kill_switch.holds)
+        for inst in bot.instances if self.echo else ():
+            inst.log.mirror = self.echo.sink(f"{name}-{inst.index}", len(self.fleet.bots) + inst.index)  # type: ignore[union-attr]
         specs = self.plugins.health.get(name)
         if specs:
             checks = [InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
@@ -369,26 +372,24 @@ def _logging(procfile: Procfile, stream: bool) -> None:
     setup_logging(log, procfile.state_dir, sup.log, sup.log_level, stream, os.environ)
 
 
-def run_foreground(procfile: Procfile, plugins: PluginSetup, claim: Claim) -> int:
-    """`supctl start -f`: the master on uvloop in this process until a signal or `supctl shutdown`."""
+def run_master(procfile: Procfile, plugins: PluginSetup, claim: Claim, ready: Callable[[str], None] | None = None,
+               echo: Echo | None = None) -> int:
+    """The master on uvloop until a signal or `supctl shutdown` (exit 0), or an internal error (exit 1, in status.json).
+    Daemonized, `ready` unblocks `supctl start`; attached (`start -f`) it logs to stderr too and `echo` copies every
+    bot line to stdout (container mode)."""
     import uvloop
 
-    _logging(procfile, stream=True)
-    return uvloop.run(Master(procfile, plugins, claim).run())
-
-
-def run_daemon(procfile: Procfile, plugins: PluginSetup, claim: Claim, ready: Callable[[str], None]) -> int:
-    """The daemonized master: stdio already points at supervisor.log, `ready` unblocks `supctl start`."""
-    import uvloop
-
-    _logging(procfile, stream=False)
+    _logging(procfile, stream=ready is None)
     try:
-        return uvloop.run(Master(procfile, plugins, claim, ready=lambda: ready("ready")).run())
+        return uvloop.run(Master(procfile, plugins, claim, ready and (lambda: ready("ready")), echo).run())
     except Exception as e:
         log.exception("master failed")
-        ready((e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__)  # `supctl start` prints
-        # the real error, even when the log cannot be written
+        if ready is not None:  # `supctl start` prints the real error, even when the log cannot be written
+            ready((e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__)
         with contextlib.suppress(OSError):
             write_status(procfile.state_dir, MasterStatus(state="error", pid=os.getpid(), started_at=time.time(),
                                                           procfile=procfile.file, last_error=str(e)))
         return 1
+    finally:
+        if echo is not None:
+            echo.close()

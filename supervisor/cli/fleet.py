@@ -25,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     st.add_argument("--timeout", type=float, default=1.0, help="how long to collect answers (default 1s)")
     for verb in ("restart", "stop", "start"):
         a = verbs.add_parser(verb, help=f"{verb} BOT (BOT:k or all) on HOST's master", parents=parents)
-        a.add_argument("target", metavar="HOST:BOT")
-        a.add_argument("--timeout", type=float, default=30.0)
+        a.add_argument("target", metavar="HOST:BOT", help="a host of the fleet and a bot, BOT:k or all on it")
+        a.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for that master (default 30)")
     return fleet
 
 

@@ -43,5 +43,5 @@ def run(args: argparse.Namespace, ask: Callable[[argparse.Namespace, msgspec.Str
 def add_parser(verb: Callable[..., argparse.ArgumentParser], func: Callable[[argparse.Namespace], int]) -> None:
     ks = verb("kill-switch", func, "stop every bot with kill_switch = true and keep it stopped (on), "
               "release it (off), or show it (status)")
-    ks.add_argument("switch", choices=["on", "off", "status"])
+    ks.add_argument("switch", choices=["on", "off", "status"], help="on (stop every bot and start none), off, or status")
     ks.add_argument("--reason", help="why (required with on; shown in status, /health and /metrics)")

@@ -125,3 +125,9 @@ _json_encoder = msgspec.json.Encoder()
 
 def print_json(obj: object) -> None:
     sys.stdout.write(_json_encoder.encode(obj).decode() + "\n")
+
+
+def print_json_error(message: str, code: int) -> None:
+    from ..control.views import ErrorView
+
+    sys.stderr.write(_json_encoder.encode(ErrorView(error=message, exit_code=code)).decode() + "\n")

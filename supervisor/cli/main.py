@@ -45,11 +45,54 @@ def _untranslated_argparse() -> None:
     argparse._ = str  # type: ignore[attr-defined]
 
 
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "validate": ("supctl validate", "supctl validate deploy/procfile.toml --json"),
+    "start": ("supctl start                      # the master for ./procfile.toml, in the background",
+              "supctl start -f                   # attached, every bot's output on stdout (containers)",
+              "supctl start worker:1             # start one instance of a running master"),
+    "stop": ("supctl stop worker", "supctl stop worker:1", "supctl stop all"),
+    "restart": ("supctl restart worker", "supctl restart all --json"),
+    "status": ("supctl status", "supctl status worker --json", "supctl status --tasks"),
+    "describe": ("supctl describe worker", "supctl describe worker --json"),
+    "health": ("supctl health api", "supctl health api:0 --json"),
+    "run": ("supctl run backup",),
+    "systemd": ("supctl systemd -c $PWD/procfile.toml", "sudo supctl systemd -c $PWD/procfile.toml --install",
+                "supctl systemd --user --install"),
+    "signal": ("supctl signal HUP worker", "supctl signal USR1 worker:0"),
+    "logs": ("supctl logs worker -n 50", "supctl logs worker:1 -f --err", "supctl logs supervisor -f",
+             "supctl logs --json | jq .line"),
+    "flush": ("supctl flush", "supctl flush worker"),
+    "bus": ("supctl bus sub 'prices.>'", "supctl bus pub risk.halt '{\"why\": \"manual\"}' --retain",
+            "supctl bus peers"),
+    "kill-switch": ("supctl kill-switch on --reason 'exchange outage'", "supctl kill-switch off"),
+    "fleet": ("supctl fleet status", "supctl fleet restart host2:worker"),
+    "ls": ("supctl ls", "supctl ls --json"),
+    "reload": ("supctl reload", "kill -HUP $(jq .pid .supctl/status.json)"),
+    "shutdown": ("supctl shutdown", "supctl -c other/procfile.toml shutdown"),
+    "completion": ("supctl completion bash > ~/.local/share/bash-completion/completions/supctl",
+                   "supctl completion zsh > ~/.zfunc/_supctl", "supctl completion fish > ~/.config/fish/completions/supctl.fish"),
+}
+"""Two or three examples end each verb's --help."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .locate import ask, print_json
+    from .logs import cmd_logs
     from .ls import cmd_ls
     from .start import cmd_systemd, cmd_validate, looks_like_procfile, start_master
-    from .verbs import act, cmd_bus, cmd_fleet, cmd_health, cmd_logs, cmd_reload, cmd_run, cmd_shutdown, cmd_signal, cmd_status
+    from .verbs import (
+        act,
+        cmd_bus,
+        cmd_describe,
+        cmd_fleet,
+        cmd_flush,
+        cmd_health,
+        cmd_reload,
+        cmd_run,
+        cmd_shutdown,
+        cmd_signal,
+        cmd_status,
+    )
 
     def cmd_start(args: argparse.Namespace) -> int:
         if not looks_like_procfile(args.target):
@@ -57,43 +100,65 @@ def build_parser() -> argparse.ArgumentParser:
         args.procfile = args.target
         return start_master(args)
 
+    def cmd_completion(args: argparse.Namespace) -> int:
+        from .completion import script
+
+        sys.stdout.write(script(args.shell, p))
+        return OK
+
     _untranslated_argparse()
+    raw = argparse.RawDescriptionHelpFormatter
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="procfile (default: $SUPCTL_PROCFILE or ./procfile.toml)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
-    p = argparse.ArgumentParser(prog="supctl", description="Process supervisor for long-running bots.")
-    p.add_argument("-c", "--config", dest="global_config", help=argparse.SUPPRESS)
-    p.add_argument("--json", dest="global_json", action="store_true", help=argparse.SUPPRESS)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, metavar="PROCFILE",
+                        help="the procfile (default: $SUPCTL_PROCFILE, else the nearest procfile.toml upwards)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output (errors as JSON on stderr); schemas in docs/json.md")
+    p = argparse.ArgumentParser(prog="supctl", description="Process supervisor for long-running bots.", formatter_class=raw,
+                                epilog="the procfile: -c PROCFILE, else $SUPCTL_PROCFILE, else the nearest procfile.toml "
+                                       "upwards\nexit status: 0 ok, 1 failed, 2 usage error\n`supctl VERB --help` for each verb")
+    p.add_argument("-c", "--config", dest="global_config", metavar="PROCFILE",
+                   help="the procfile (default: $SUPCTL_PROCFILE, else the nearest procfile.toml upwards)")
+    p.add_argument("--json", dest="global_json", action="store_true", help="machine-readable output for every verb")
     p.add_argument("-V", "--version", action=_Version)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, func: Callable[[argparse.Namespace], int], help: str, target: str | None = None,  # noqa: A002
-             aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-        s = sub.add_parser(name, help=help, parents=[common], aliases=list(aliases))
+             aliases: tuple[str, ...] = (), target_help: str = "a bot, NAME:k for one instance, or all") -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help, description=help, parents=[common], aliases=list(aliases), formatter_class=raw)
         if target:
-            s.add_argument("target", nargs="?" if target.startswith("[") else None, metavar=target)
+            s.add_argument("target", nargs="?" if target.startswith("[") else None, metavar=target, help=target_help)
         s.set_defaults(func=func)
         return s
 
-    verb("validate", cmd_validate, "check a procfile and print every error").add_argument("procfile", nargs="?")
-    verb("start", cmd_start, "start the master for PROCFILE (background; -f to stay attached), or start a bot", "[PROCFILE|NAME]") \
-        .add_argument("-f", "--foreground", action="store_true", help="run the master attached (systemd, containers)")
-    verb("stop", lambda a: act(a, "stop"), "stop a bot, NAME:k or all", "NAME")
+    verb("validate", cmd_validate, "check a procfile and print every error at once").add_argument(
+        "procfile", nargs="?", help="the procfile to check (default: as for every verb)")
+    st = verb("start", cmd_start, "start the master for PROCFILE (background; -f to stay attached), or start a bot",
+              "[PROCFILE|NAME]", target_help="a procfile (*.toml) to start its master, or a bot, NAME:k or all")
+    st.add_argument("-f", "--foreground", action="store_true",
+                    help="run the master attached (systemd, containers); every bot line on stdout as 'name-k | line'")
+    st.add_argument("-q", "--quiet", action="store_true", help="with -f: do not copy bot output to stdout")
+    verb("stop", lambda a: act(a, "stop"), "stop a bot, NAME:k or all (stop_signal, then SIGKILL after stop_timeout)", "NAME")
     verb("restart", lambda a: act(a, "restart"), "restart a bot, NAME:k or all", "NAME")
-    verb("status", cmd_status, "table of every instance", "[NAME]").add_argument(
+    verb("status", cmd_status, "table of every instance (the version and master too with --json)", "[NAME]").add_argument(
         "--tasks", action="store_true", help="scheduled tasks: schedule, next run, last runs")
+    verb("describe", cmd_describe, "a bot's resolved configuration, command, environment, logs, restart budget, health",
+         "NAME", target_help="a bot")
     verb("health", cmd_health, "last health-check results and recoveries of a bot, with times", "NAME")
-    verb("run", cmd_run, "run a scheduled task now and wait for it").add_argument("task", metavar="TASK")
+    verb("run", cmd_run, "run a scheduled task now and wait for it").add_argument("task", metavar="TASK", help="a [tasks.NAME]")
     sd = verb("systemd", cmd_systemd, "print (or --install) a systemd unit that runs this procfile at boot")
     sd.add_argument("--user", action="store_true", help="a per-user unit (systemctl --user) instead of a system one")
     sd.add_argument("--name", default="supctl", help="unit name (default: supctl)")
     sd.add_argument("--install", action="store_true", help="write the unit, daemon-reload and enable it")
     s = verb("signal", cmd_signal, "send a signal to a bot's process groups")
-    s.add_argument("signal", metavar="SIG")
-    s.add_argument("target", metavar="NAME")
-    logs = verb("logs", cmd_logs, "show (and follow) bot logs", "[NAME[:k]]")
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("-n", "--lines", type=int, default=20)
+    s.add_argument("signal", metavar="SIG", help="a signal name or number: HUP, USR1, SIGTERM, 15")
+    s.add_argument("target", metavar="NAME", help="a bot, NAME:k for one instance, or all")
+    logs = verb("logs", cmd_logs, "show (and follow) bot logs, or the master's own (supctl logs supervisor)", "[NAME[:k]]",
+                target_help="a bot, NAME:k, a task, or supervisor (default: every bot)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines, across rotation")
+    logs.add_argument("-n", "--lines", type=int, default=20, help="how many of the last lines to print (default 20)")
+    logs.add_argument("--err", action="store_true", help="stderr lines only")
+    verb("flush", cmd_flush, "empty the logs of a bot (default: every bot) and drop their rotated files", "[NAME]",
+         target_help="a bot, NAME:k, or all (default)")
     from .bus import add_parser as add_bus_parser
 
     add_bus_parser(sub, [common]).set_defaults(func=cmd_bus)
@@ -108,7 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     verb("ls", cmd_ls, "every running master of this user: procfile, pid, uptime, bots running, FATAL, unhealthy",
          aliases=("list",))
     verb("reload", cmd_reload, "re-read the procfile; touch only bots whose config changed")
-    verb("shutdown", cmd_shutdown, "stop every bot, then the master")
+    verb("shutdown", cmd_shutdown, "stop every bot in reverse dependency order, then the master")
+    verb("completion", cmd_completion, "print a shell completion script").add_argument(
+        "shell", choices=("bash", "zsh", "fish"), help="the shell to complete in")
+    for name, lines in EXAMPLES.items():
+        parser = sub.choices[name]
+        parser.formatter_class = raw
+        parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
     return p
 
 
@@ -119,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as e:
-        print(f"supctl: {e}", file=sys.stderr)
+        if args.json:
+            from .locate import print_json_error
+
+            print_json_error(str(e), e.code)
+        else:
+            print(f"supctl: {e}", file=sys.stderr)
         return e.code
     except BrokenPipeError:  # `supctl bus sub ... | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

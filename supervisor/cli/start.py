@@ -9,7 +9,7 @@ import sys
 from ..config import paths, registry
 from ..core import fds
 from ..errors import ConfigError, ConfigErrors
-from .locate import FAILED, OK, CliError, procfile_path
+from .locate import FAILED, OK, CliError, print_json, procfile_path
 
 
 def print_config_errors(path: str, e: ConfigErrors) -> None:
@@ -25,10 +25,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         procfile, _ = plugin_setup.load(path)
     except ConfigErrors as e:
-        print_config_errors(path, e)
+        if args.json:
+            from ..control.views import ConfigProblem, ValidateView
+
+            problems = [ConfigProblem(file=x.file, key=x.key, message=x.message, line=x.line, col=x.col) for x in e.errors]
+            print_json(ValidateView(ok=False, file=path, errors=problems))
+        else:
+            print_config_errors(path, e)
         return FAILED
     n = sum(b.instances for b in procfile.bots.values())
-    print(f"{path}: ok, {len(procfile.bots)} bots, {n} instances")
+    if args.json:
+        from ..control.views import ValidateView
+
+        print_json(ValidateView(ok=True, file=path, errors=[], bots=len(procfile.bots), instances=n))
+    else:
+        print(f"{path}: ok, {len(procfile.bots)} bots, {n} instances")
     limit = fds.report(n)
     if limit.short:
         print(f"warning: {limit.describe()}", file=sys.stderr)
@@ -56,7 +67,7 @@ def already_running(path: str, taken: registry.Taken) -> int:
 def start_master(args: argparse.Namespace) -> int:
     from .. import daemon
     from ..health import setup as plugin_setup
-    from ..master import run_daemon, run_foreground
+    from ..master import run_master
 
     path = procfile_path(args)
     try:
@@ -84,8 +95,11 @@ def start_master(args: argparse.Namespace) -> int:
     if removed:
         print(f"removed stale {', '.join(removed)} left by a master that is gone", file=sys.stderr)
     if args.foreground:
-        return run_foreground(procfile, plugins, claim)
-    outcome = daemon.daemonize(lambda ready: run_daemon(procfile, plugins, claim, ready), paths.master_log(sdir))
+        from ..output.echo import Echo
+
+        echo = None if args.quiet else Echo(colour=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+        return run_master(procfile, plugins, claim, echo=echo)
+    outcome = daemon.daemonize(lambda ready: run_master(procfile, plugins, claim, ready), paths.master_log(sdir))
     if outcome != "ready":
         from ..output.rotating import tail_lines
 

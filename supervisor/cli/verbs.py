@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
-from ..config import paths
 from ..control.protocol import (
     Action,
     ActionReply,
     BusTokenReply,
     BusTokenRequest,
+    DescribeReply,
+    DescribeRequest,
     Error,
+    Flush,
     HealthReply,
     HealthRequest,
     Reload,
@@ -23,18 +26,43 @@ from ..control.protocol import (
     SignalRequest,
     StatusReply,
     StatusRequest,
+    StopPlan,
+    StopPlanRequest,
     TasksReply,
     TasksRequest,
     status_json,
 )
-from ..errors import ConfigError, ControlError
+from ..control.views import action_view, reload_view
+from ..errors import ControlError
 from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path, state_dir
 
 
+def announce_waits(args: argparse.Namespace, target: str | None) -> None:
+    """Before a stop, restart or shutdown: what it will wait for, on stderr (stdout stays the result)."""
+    if args.json:
+        return
+    plan = ask(args, StopPlanRequest(target=target))
+    assert isinstance(plan, StopPlan)
+    for w in plan.waits:
+        print(f"{w.name}: sending SIG{w.signal.removeprefix('SIG')}, SIGKILL in {w.timeout_s:g}s if it is still running",
+              file=sys.stderr, flush=True)
+
+
+def print_action(args: argparse.Namespace, reply: ActionReply) -> None:
+    if args.json:
+        print_json(action_view(reply))
+        return
+    print(reply.message)
+    for name in reply.killed:
+        print(f"{name}: did not stop within stop_timeout; SIGKILL was needed")
+
+
 def act(args: argparse.Namespace, verb: str) -> int:
+    if verb in ("stop", "restart"):
+        announce_waits(args, args.target)
     reply = ask(args, Action(verb=verb, target=args.target))  # type: ignore[arg-type]
     assert isinstance(reply, ActionReply)
-    print_json(reply) if args.json else print(reply.message)
+    print_action(args, reply)
     return OK if reply.ok else FAILED
 
 
@@ -55,7 +83,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         from .kill_switch import kill_switch_line
 
         print(kill_switch_line(reply.kill_switch))
-    print(status_table(reply.instances))
+    tty = sys.stdout.isatty()
+    width = os.get_terminal_size(sys.stdout.fileno()).columns if tty else None
+    print(status_table(reply.instances, time.time(), width, tty and not os.environ.get("NO_COLOR")))
     if reply.degradation is not None:
         print(degradation_line(reply.degradation, time.time()))
     if reply.bridge is not None:
@@ -117,7 +147,7 @@ def cmd_bus(args: argparse.Namespace) -> int:
 def cmd_signal(args: argparse.Namespace) -> int:
     reply = ask(args, SignalRequest(signal=args.signal, target=args.target))
     assert isinstance(reply, ActionReply)
-    print_json(reply) if args.json else print(reply.message)
+    print_action(args, reply)
     return OK if reply.ok else FAILED
 
 
@@ -125,7 +155,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
     reply = ask(args, Reload())
     assert isinstance(reply, ReloadReply)
     if args.json:
-        print_json(reply)
+        print_json(reload_view(reply))
     else:
         for label in ("added", "removed", "restarted", "kept"):
             print(f"{label + ':':10} {', '.join(getattr(reply, label)) or '-'}")
@@ -136,6 +166,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 def cmd_shutdown(args: argparse.Namespace) -> int:
     with connect(args) as client:
+        if not args.json:
+            print(f"stopping every bot of master pid {client.welcome.master_pid} in reverse dependency order", file=sys.stderr)
+        announce_waits(args, None)
         try:
             reply = client.call(Shutdown())
             client.wait_closed()
@@ -143,29 +176,30 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
             raise CliError(f"shutdown did not complete: {e}") from None
         if isinstance(reply, Error):
             raise CliError(reply.message)
+    assert isinstance(reply, ActionReply)
+    if args.json:
+        print_json(action_view(reply))
+        return OK
     print(f"master pid {client.welcome.master_pid} stopped")
+    for name in reply.killed:
+        print(f"{name}: did not stop within stop_timeout; SIGKILL was needed")
     return OK
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    from ..output.tail import follow, last_lines, log_files, open_followers
+def cmd_flush(args: argparse.Namespace) -> int:
+    reply = ask(args, Flush(target=args.target))
+    assert isinstance(reply, ActionReply)
+    print_action(args, reply)
+    return OK
 
-    logs = paths.logs_dir(state_dir(args))
-    try:
-        owners = paths.log_owners(procfile_path(args))
-    except ConfigError:  # an unreadable procfile: fall back to matching by file name
-        owners = None
-    files = log_files(logs, args.target, owners)
-    if not files:
-        raise CliError(f"no log files for {args.target or 'any bot'} in {logs}")
-    colour = sys.stdout.isatty()
-    followers = open_followers(files) if args.follow else None
-    for line in last_lines(files, args.lines, colour):
-        print(line)
-    sys.stdout.flush()
-    if args.follow:
-        try:
-            follow(logs, args.target, colour, owners, followers)
-        except KeyboardInterrupt:
-            pass
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from ..control.render import describe_text
+
+    reply = ask(args, DescribeRequest(target=args.target))
+    assert isinstance(reply, DescribeReply)
+    if args.json:
+        print_json(reply.description)
+    else:
+        print(describe_text(reply.description, time.time()))
     return OK

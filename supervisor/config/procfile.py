@@ -21,6 +21,7 @@ from .http import HttpConfig, check_http
 from .nats import NatsConfig, check_nats
 from .paths import log_name
 from .schedules import Cron, zone
+from .hints import unknown_bot_key
 from .tables import convert_table, describe, did_you_mean
 from .tasks import TaskConfig, parse_tasks
 from .watching import watch_problems
@@ -209,6 +210,8 @@ def loads(data: bytes | str, file: str) -> Procfile:
     defaults = _check_defaults(raw.get("defaults", {}), file, errors)
     bots_raw = raw.get("bots", {})
     bots: dict[str, BotConfig] = {}
+    partial: dict[str, BotConfig] = {}
+    """Every bot a table could be made of, errors or not: their health tables still get checked (one pass)."""
     env_files: dict[str, dict[str, str]] = {}
     if not isinstance(bots_raw, dict):
         errors.append(ConfigError(file, "bots", f"expected a table of [bots.NAME] tables, found {describe(bots_raw)}"))
@@ -223,18 +226,20 @@ def loads(data: bytes | str, file: str) -> Procfile:
             continue
         merged = merge(defaults, table) if isinstance(table, dict) else table
         found = len(errors)
-        bot = convert_table(merged, BotConfig, file, key, errors, partial=True)
-        if bot is not None:
-            for sub, message in watch_problems(_cwd(file, bot), bot.watch, bot.watch_ignore):
-                errors.append(ConfigError(file, f"{key}.{sub}", message))
-        if bot is not None and _check_bot(file, key, bot, errors) and len(errors) == found:
+        bot = convert_table(merged, BotConfig, file, key, errors, partial=True, unknown=unknown_bot_key)
+        if bot is None:
+            continue
+        partial[name] = bot
+        for sub, message in watch_problems(_cwd(file, bot), bot.watch, bot.watch_ignore):
+            errors.append(ConfigError(file, f"{key}.{sub}", message))
+        if _check_bot(file, key, bot, errors) and len(errors) == found:
             bots[name] = bot
-            if bot.env_file:
-                env_path = Path(file).parent / bot.env_file
-                try:
-                    env_files[name] = parse_dotenv(env_path) if env_path.is_file() else _missing(file, key, env_path, errors)
-                except (OSError, ValueError, UnicodeDecodeError) as e:
-                    errors.append(ConfigError(file, f"{key}.env_file", f"cannot read {env_path}: {e}"))
+        if bot.env_file:  # checked even for a bot with other errors: every error in one pass
+            env_path = Path(file).parent / bot.env_file
+            try:
+                env_files[name] = parse_dotenv(env_path) if env_path.is_file() else _missing(file, key, env_path, errors)
+            except (OSError, ValueError, UnicodeDecodeError) as e:
+                errors.append(ConfigError(file, f"{key}.env_file", f"cannot read {env_path}: {e}"))
     _check_dependencies(file, bots_raw, errors)
     tasks = parse_tasks(raw.get("tasks", {}), file, errors, set(bots_raw))
     total = sum(b.instances for b in bots.values())
@@ -249,7 +254,8 @@ def loads(data: bytes | str, file: str) -> Procfile:
     fleet = convert_table(raw.get("fleet", {}), FleetConfig, file, "fleet", errors) or FleetConfig()
     errors.extend(check_fleet(file, fleet))
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigErrors(errors, Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=partial, tasks=tasks,
+                                            http=http, bus=bus))
     if not bots:
         raise ConfigErrors([ConfigError(file, "bots", "no bots defined; add at least one [bots.NAME] table with a cmd")])
     return Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=bots, tasks=tasks, http=http, env_files=env_files,
@@ -302,7 +308,7 @@ def _check_defaults(raw: object, file: str, errors: list[ConfigError]) -> dict[s
     for k in NOT_DEFAULTABLE & raw.keys():
         errors.append(ConfigError(file, f"defaults.{k}", "is per bot and cannot be set under [defaults]"))
     probe = convert_table({**raw, "cmd": "true"}, BotConfig, file, "defaults", errors, ignore=NOT_DEFAULTABLE - {"cmd"},
-                          partial=True)
+                          partial=True, unknown=unknown_bot_key)
     if probe is not None:
         _check_bot(file, "defaults", probe, errors)
     return raw if len(errors) == before else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,12 +41,17 @@ from .protocol import (
     SignalRequest,
     StatusReply,
     StatusRequest,
+    DescribeRequest,
+    Flush,
+    StopPlan,
+    StopPlanRequest,
     Summary,
     SummaryRequest,
     TasksReply,
     TasksRequest,
 )
-from .rows import action_reply, health_entry, instance_rows, kill_switch_row, run_row, summary, task_row
+from .describe import describe_bot
+from .rows import action_reply, health_entry, health_state, instance_rows, killed_since, stop_waits, kill_switch_row, run_row, summary, task_row
 from .usage import Usage
 
 
@@ -75,6 +81,7 @@ class Handlers:
             HealthRequest: self._on_health, StatusRequest: self._on_status, SignalRequest: self._on_signal,
             Action: self._on_action, KillSwitchRequest: self._on_kill_switch, SummaryRequest: self._on_summary,
             BusTokenRequest: self._on_bus_token,
+            StopPlanRequest: self._on_stop_plan, Flush: self._on_flush, DescribeRequest: self._on_describe,
         }
 
     async def handle(self, request: Frame) -> Response:
@@ -91,8 +98,9 @@ class Handlers:
         return await self._reload()
 
     async def _on_shutdown(self, request: Shutdown) -> Response:
+        began = time.time()
         await self._shutdown()
-        return ActionReply(message="all bots stopped, master exiting")
+        return ActionReply(message="all bots stopped, master exiting", killed=killed_since(self._fleet.instances(), began))
 
     async def _on_tasks(self, request: TasksRequest) -> Response:
         return TasksReply(tasks=[task_row(t) for t in self._tasks.values()])
@@ -129,11 +137,10 @@ class Handlers:
             if stats is not None and (stats.connected or stats.msgs_in or stats.msgs_out):
                 row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
                 row.bus += f" refused {stats.refused}" if stats.refused else ""
-            row.health = self._fleet.blocked.get(inst.bot) if inst.state == State.STOPPED else None
-            row.health = row.health or self._health.describe(inst)
+            row.health = health_state(inst, self._health, self._fleet.blocked.get(inst.bot))
         report = fds.report(sum(len(b.instances) for b in self._fleet.bots.values()))
         level = self.degradation()
-        return StatusReply(instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status(),
+        return StatusReply(master=self.master, instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status(),
                            degradation=DegradationStatus(**msgspec.structs.asdict(level)) if level else None,
                            fds=FdUsage(open=report.open, soft=report.soft, hard=report.hard, needed=report.needed))
 
@@ -160,7 +167,33 @@ class Handlers:
         selected = self._fleet.select(request.target)
         if isinstance(selected, str):
             return Error(message=selected)
-        return action_reply(await self._fleet.act(request.verb, request.target, selected))
+        began = time.time()
+        reply = action_reply(await self._fleet.act(request.verb, request.target, selected))
+        reply.killed = killed_since(selected, began)
+        return reply
+
+    async def _on_flush(self, request: Flush) -> Response:
+        selected = self._fleet.select(request.target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        freed = sum(inst.log.clear() for inst in selected)
+        names = [i.name for i in selected]
+        return ActionReply(message=f"emptied the logs of {', '.join(names)} ({freed} bytes)", affected=names)
+
+    async def _on_describe(self, request: DescribeRequest) -> Response:
+        bot = self._fleet.bots.get(request.target.partition(":")[0])
+        if bot is None:
+            return Error(message=f"no bot named {request.target!r}; bots: {', '.join(self._fleet.bots) or 'none'}")
+        rows = instance_rows(bot.instances, self._usage)
+        for row, inst in zip(rows, bot.instances):
+            row.health = health_state(inst, self._health, self._fleet.blocked.get(inst.bot))
+        return describe_bot(bot, rows, self._health)
+
+    async def _on_stop_plan(self, request: StopPlanRequest) -> Response:
+        selected = self._fleet.select(request.target)
+        if isinstance(selected, str):
+            return Error(message=selected)
+        return StopPlan(waits=stop_waits(selected))
 
     async def _on_kill_switch(self, request: KillSwitchRequest) -> Response:
         if request.activate is None:

@@ -5,7 +5,7 @@ Imports stay light (msgspec and the stdlib) because every `supctl` verb loads th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -69,6 +69,22 @@ class KillSwitchRequest(Frame):
     by: str = "cli"
 
 
+class StopPlanRequest(Frame):
+    """What a stop, restart or shutdown of `target` will wait for (None: every instance)."""
+
+    target: str | None = None
+
+
+class Flush(Frame):
+    """Empty the logs of `target` (None: every bot) and drop their rotated backups."""
+
+    target: str | None = None
+
+
+class DescribeRequest(Frame):
+    target: str
+
+
 class SummaryRequest(Frame):
     """`supctl ls`: a few counts, cheaper than a status table (no process sampling)."""
 
@@ -78,7 +94,7 @@ class BusTokenRequest(Frame):
 
 
 Request = (Hello | StatusRequest | Action | SignalRequest | Reload | Shutdown | TasksRequest | RunTask | HealthRequest
-           | KillSwitchRequest | SummaryRequest | BusTokenRequest)
+           | KillSwitchRequest | SummaryRequest | BusTokenRequest | StopPlanRequest | Flush | DescribeRequest)
 
 
 class Welcome(Frame):
@@ -91,6 +107,39 @@ class Error(Frame):
     message: str
 
 
+class MasterInfo(msgspec.Struct, kw_only=True):
+    """Who answers: the master's version, pid, start time and files."""
+
+    version: str
+    pid: int
+    started_at: float
+    procfile: str
+    state_dir: str
+
+
+class LastExit(msgspec.Struct, kw_only=True):
+    """How the previous process of an instance ended."""
+
+    code: int | None
+    """Exit code; null when a signal ended it or it never started."""
+    signal: str | None
+    """e.g. "SIGKILL"; null when it exited by itself."""
+    after_s: float
+    """How long it ran."""
+    at: float
+    """When it ended (epoch seconds)."""
+    reason: str = ""
+    """"SIGKILL after stop_timeout", "exited before start_grace", a spawn error, a health restart..."""
+
+
+class HealthState(msgspec.Struct, kw_only=True):
+    state: Literal["healthy", "unhealthy", "starting", "unknown", "degraded", "waiting"]
+    """"waiting": not started because of a dependency (the reason says which)."""
+    reason: str
+    since: float | None = None
+    """When it entered this state (epoch seconds)."""
+
+
 class InstanceStatus(msgspec.Struct, kw_only=True):
     bot: str
     instance: int
@@ -98,11 +147,13 @@ class InstanceStatus(msgspec.Struct, kw_only=True):
     pid: int | None = None
     uptime: float | None = None
     restarts: int = 0
-    last_exit: str | None = None
+    last_exit: LastExit | None = None
     cpu: float | None = None
     rss: int | None = None
-    health: str | None = None
+    health: HealthState | None = None
     bus: str | None = None
+    next_try_at: float | None = None
+    """In BACKOFF: when the next start is due (epoch seconds)."""
     log_lost: int = 0
     """Bytes of output that could not be written to the instance's log (deleted or unwritable logs/, full disk)."""
 
@@ -161,6 +212,7 @@ class DegradationStatus(msgspec.Struct, kw_only=True):
 
 
 class StatusReply(Frame):
+    master: MasterInfo
     instances: list[InstanceStatus]
     degradation: DegradationStatus | None = None
     kill_switch: KillSwitchStatus | None = None
@@ -177,6 +229,16 @@ class ActionReply(Frame):
     message: str
     ok: bool = True
     affected: list[str] = []
+    killed: list[str] = []
+    """Instances that did not stop within stop_timeout and got SIGKILL."""
+
+
+class StopWait(msgspec.Struct, kw_only=True):
+    """What stopping one running instance means: its stop signal, then SIGKILL after the timeout."""
+
+    name: str
+    signal: str
+    timeout_s: float
 
 
 class ReloadReply(Frame):
@@ -240,14 +302,38 @@ class HealthReply(Frame):
     instances: list[HealthRow]
 
 
-class MasterInfo(msgspec.Struct, kw_only=True):
-    """Who answers: the master's version, pid, start time and files."""
+class Budget(msgspec.Struct, kw_only=True):
+    """One instance's restart budget: `used` of `count` restarts inside the sliding `window`."""
 
-    version: str
-    pid: int
-    started_at: float
-    procfile: str
-    state_dir: str
+    instance: int
+    used: int
+    left: int
+    count: int
+    window: str
+
+
+class BotDescription(msgspec.Struct, kw_only=True):
+    """`supctl describe BOT`: the resolved configuration ([defaults] merged), with environment values of keys that
+    look secret masked, and the live state of each instance."""
+
+    bot: str
+    config: dict[str, Any]
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    logs: list[str]
+    budgets: list[Budget]
+    depends_on: list[str]
+    instances: list[InstanceStatus]
+    health: list[HealthRow]
+
+
+class DescribeReply(Frame):
+    description: BotDescription
+
+
+class StopPlan(Frame):
+    waits: list[StopWait]
 
 
 class Summary(Frame):
@@ -265,7 +351,7 @@ class Summary(Frame):
 
 
 Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksReply | RunReply | HealthReply
-            | KillSwitchReply | Summary | BusTokenReply)
+            | KillSwitchReply | Summary | BusTokenReply | StopPlan | DescribeReply)
 
 _encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)
@@ -274,7 +360,9 @@ response_decoder = msgspec.msgpack.Decoder(Response)
 
 def status_json(reply: StatusReply) -> object:
     """What `supctl status --json` prints and GET /status serves: one shape, made in one place."""
-    return reply.instances
+    from .views import status_view
+
+    return status_view(reply)
 
 
 def encode(frame: Frame) -> bytearray:

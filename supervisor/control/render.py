@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.units import format_size
-from .protocol import BridgeStatus, DegradationStatus, FdUsage, HealthRow, InstanceStatus, TaskRow
+from .protocol import BotDescription, BridgeStatus, DegradationStatus, FdUsage, HealthRow, HealthState, InstanceStatus, LastExit, TaskRow
 
 
 def duration(seconds: float | None) -> str:
@@ -42,22 +42,87 @@ def fds_warning(fds: FdUsage | None) -> str | None:
     return f"warning: the fleet needs about {fds.needed} file descriptors, the master's limit is {fds.soft} ({fds.open} open)"
 
 
-def status_table(rows: list[InstanceStatus]) -> str:
-    return fleet_table([("", rows)])
+def exit_text(e: LastExit | None) -> str:
+    if e is None:
+        return "-"
+    if e.reason == "SIGKILL after stop_timeout":
+        return "SIGKILL after stop_timeout"
+    how = f"signal {e.signal}" if e.signal else f"code {e.code}" if e.code is not None else "not started"
+    return f"{how} after {e.after_s:.2f}s" + (f": {e.reason}" if e.reason else "")
 
 
-def fleet_table(hosts: list[tuple[str, list[InstanceStatus]]]) -> str:
+def health_text(h: HealthState | None) -> str:
+    if h is None:
+        return "-"
+    if h.state == "degraded":
+        return f"DEGRADED: {h.reason}"
+    if h.state == "waiting":
+        return h.reason
+    return h.state if h.reason in ("", "all checks pass") else f"{h.state}: {h.reason}"
+
+
+def state_text(r: InstanceStatus, now: float) -> str:
+    """BACKOFF says when the next try is."""
+    if r.state == "BACKOFF" and r.next_try_at is not None:
+        return f"BACKOFF (next try in {duration(max(0.0, r.next_try_at - now))})"
+    return r.state
+
+
+STATE_COLOURS = {"RUNNING": "32", "FATAL": "31", "BACKOFF": "33", "STARTING": "36", "STOPPING": "36"}
+FLEXIBLE = ("LAST EXIT", "HEALTH")
+"""The columns with free text, cut to fit the terminal (the whole text is in `describe` and `health`)."""
+
+
+def status_table(rows: list[InstanceStatus], now: float = 0.0, width: int | None = None, colour: bool = False) -> str:
+    return fleet_table([("", rows)], now, width, colour)
+
+
+def fleet_table(hosts: list[tuple[str, list[InstanceStatus]]], now: float = 0.0, width: int | None = None,
+                colour: bool = False) -> str:
     """One table for several masters, with a HOST column (the status table when the only host is "")."""
     with_host = any(h for h, _ in hosts)
     every = [r for _, rows in hosts for r in rows]
     extra = [h for h in EXTRA_HEADERS if any(getattr(r, h) for r in every)]
+
+    def cell(r: InstanceStatus, h: str) -> str:
+        return size(r.log_lost) if h == "log_lost" else health_text(r.health) if h == "health" else getattr(r, h) or "-"
+
     cells = [
-        [*([host] if with_host else []), r.bot, str(r.instance), r.state, str(r.pid or "-"), duration(r.uptime),
-         str(r.restarts), "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), r.last_exit or "-",
-         *(size(r.log_lost) if h == "log_lost" else getattr(r, h) or "-" for h in extra)]
+        [*([host] if with_host else []), r.bot, str(r.instance), state_text(r, now), str(r.pid or "-"), duration(r.uptime),
+         str(r.restarts), "-" if r.cpu is None else f"{r.cpu:.0f}%", size(r.rss), exit_text(r.last_exit),
+         *(cell(r, h) for h in extra)]
         for host, rows in hosts for r in rows
     ]
-    return table([*(["HOST"] if with_host else []), *STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)], cells)
+    headers = [*(["HOST"] if with_host else []), *STATUS_HEADERS, *(EXTRA_HEADERS[h] for h in extra)]
+    if width is not None:
+        fit(headers, cells, width)
+    text = table(headers, cells)
+    if not colour:
+        return text
+    col = headers.index("STATE")
+    lines = text.split("\n")
+    start = lines[0].index("STATE")
+    for i, r in enumerate(cells, start=1):
+        code = "33" if "DEGRADED" in " ".join(r) and r[col] == "RUNNING" else STATE_COLOURS.get(r[col].split()[0])
+        if code:
+            lines[i] = lines[i][:start] + f"\x1b[{code}m{r[col]}\x1b[0m" + lines[i][start + len(r[col]):]
+    return "\n".join(lines)
+
+
+def fit(headers: list[str], cells: list[list[str]], width: int) -> None:
+    """Cut the free-text columns (the last first) until the table fits `width`, ending each cut with '…'."""
+    for name in reversed(FLEXIBLE):
+        if name not in headers:
+            continue
+        i = headers.index(name)
+        widths = [max([len(h), *(len(r[j]) for r in cells)]) for j, h in enumerate(headers)]
+        over = sum(widths) + 2 * (len(headers) - 1) - width
+        if over <= 0:
+            return
+        room = max(widths[i] - over, len(name))
+        for r in cells:
+            if len(r[i]) > room:
+                r[i] = r[i][: room - 1] + "…"
 
 
 def degradation_line(d: DegradationStatus, now: float) -> str:
@@ -104,4 +169,26 @@ def health_report(rows: list[HealthRow], last: int = 10) -> str:
                 verdict = "skipped" if e.skipped else "recovered" if e.ok else "recovery failed"
             took = "-" if e.skipped else f"{e.duration * 1000:.0f}ms"
             out.append(f"  {stamp}  {e.kind:8} {e.name:14} {verdict:15} {took:>8}  {e.reason}")
+    return "\n".join(out)
+
+
+def describe_text(d: BotDescription, now: float) -> str:
+    """`supctl describe`: sections a person reads top to bottom; nothing cut."""
+    import json
+
+    out = [f"bot {d.bot}", f"  command      {' '.join(d.argv)}", f"  cwd          {d.cwd}",
+           f"  depends on   {', '.join(d.depends_on) or '-'}"]
+    out.append("  environment  " + (", ".join(f"{k}={v}" for k, v in d.env.items()) or "-"))
+    out.append("configuration (defaults merged)")
+    out += [f"  {k:14} {json.dumps(v)}" for k, v in d.config.items()]
+    out.append("instances")
+    for r, b, log in zip(d.instances, d.budgets, d.logs):
+        out.append(f"  {r.bot}:{r.instance}  {state_text(r, now)}  pid {r.pid or '-'}  up {duration(r.uptime)}  "
+                   f"restarts {r.restarts}  budget {b.used}/{b.count} used in {b.window} ({b.left} left)")
+        out.append(f"    last exit  {exit_text(r.last_exit)}")
+        out.append(f"    health     {health_text(r.health)}")
+        out.append(f"    log        {log}")
+    if d.health:
+        out.append("health checks")
+        out.append(health_report(d.health))
     return "\n".join(out)

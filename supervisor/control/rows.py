@@ -13,7 +13,21 @@ from ..engine.kill_switch import KillSwitchState
 from ..health.runner import Record
 from ..jobs.schedule import TaskRun
 from ..jobs.tasks import ScheduledTask, describe
-from .protocol import ActionReply, HealthEntry, InstanceStatus, KillSwitchStatus, MasterInfo, Summary, TaskRow, TaskRunRow
+from ..engine.instance import KILLED_AFTER_TIMEOUT, ExitInfo
+from ..health.target import HealthBoard
+from .protocol import (
+    ActionReply,
+    HealthEntry,
+    HealthState,
+    InstanceStatus,
+    KillSwitchStatus,
+    LastExit,
+    MasterInfo,
+    StopWait,
+    Summary,
+    TaskRow,
+    TaskRunRow,
+)
 from .usage import Usage
 
 
@@ -26,10 +40,25 @@ def instance_rows(instances: list[Instance], usage: Usage) -> list[InstanceStatu
         cpu, rss = sampled.get(pid, (None, None)) if pid else (None, None)
         rows.append(InstanceStatus(
             bot=inst.bot, instance=inst.index, state=inst.state.value, pid=pid, uptime=inst.uptime(),
-            restarts=inst.restarts, last_exit=inst.last_exit.describe() if inst.last_exit else None, cpu=cpu, rss=rss,
-            log_lost=inst.log.lost_bytes,
+            restarts=inst.restarts, last_exit=last_exit(inst.last_exit) if inst.last_exit else None, cpu=cpu, rss=rss,
+            log_lost=inst.log.lost_bytes, next_try_at=inst.next_try_at if inst.state == State.BACKOFF else None,
         ))
     return rows
+
+
+def last_exit(e: ExitInfo) -> LastExit:
+    return LastExit(code=e.code, signal=e.signal, after_s=round(e.uptime, 3), at=e.at, reason=e.reason)
+
+
+def health_state(inst: Instance, board: HealthBoard, blocked: str | None) -> HealthState | None:
+    """A dependency holding a stopped bot back, else what its checks (or a circuit breaker) say."""
+    if blocked is not None and inst.state == State.STOPPED:
+        return HealthState(state="waiting", reason=blocked)
+    checks = board.of(inst)
+    if checks is None:
+        return None
+    state, reason, _ = checks.summary()
+    return HealthState(state=state, reason=reason, since=checks.since)  # type: ignore[arg-type]
 
 
 def run_row(run: TaskRun) -> TaskRunRow:
@@ -64,3 +93,15 @@ def summary(master: MasterInfo, instances: list[Instance], health: Callable[[Ins
     return Summary(master=master, bots=len({i.bot for i in instances}), instances=len(instances),
                    running=sum(i.state == State.RUNNING for i in instances),
                    fatal=sum(i.state == State.FATAL for i in instances), unhealthy=unhealthy)
+
+
+def stop_waits(instances: list[Instance]) -> list[StopWait]:
+    """The instances a stop would signal now, with their stop signal and how long before SIGKILL."""
+    return [StopWait(name=i.name, signal=i.config.signum().name, timeout_s=float(i.config.stop_timeout))
+            for i in instances if i.state in (State.STARTING, State.RUNNING, State.STOPPING)]
+
+
+def killed_since(instances: list[Instance], began: float) -> list[str]:
+    """Instances whose process, ended after `began`, needed SIGKILL after stop_timeout."""
+    return [i.name for i in instances
+            if i.last_exit is not None and i.last_exit.at >= began and i.last_exit.reason == KILLED_AFTER_TIMEOUT]

@@ -30,11 +30,16 @@ KILL_WAIT = 5.0
 """After SIGKILL (cgroup.kill), how long to wait for the box to empty before a restart goes ahead anyway."""
 
 
+KILLED_AFTER_TIMEOUT = "SIGKILL after stop_timeout"
+
+
 class ExitInfo(msgspec.Struct, frozen=True):
     code: int | None
     signal: str | None
     uptime: float
     reason: str
+    at: float = 0.0
+    """When it ended (epoch seconds)."""
 
     def describe(self) -> str:
         how = f"signal {self.signal}" if self.signal else f"code {self.code}" if self.code is not None else "not started"
@@ -86,6 +91,10 @@ class Instance:
         self.started_at: float | None = None
         self.restarts = 0
         self.last_exit: ExitInfo | None = None
+        self.next_try_at: float | None = None
+        """While in BACKOFF: when the next start is due (epoch seconds)."""
+        self._killed = False
+        """The current process needed SIGKILL after stop_timeout."""
         self.on_spawn: Callable[[], None] | None = None
         """Told right after each spawn (the health checks of this instance start on it)."""
         self._on_transition = on_transition
@@ -108,6 +117,11 @@ class Instance:
         self._recycling: str | None = None
         self._settled = Flag()
         self._spawned = Flag()
+
+    @property
+    def budget(self) -> RestartBudget:
+        """The restart budget, read by `supctl describe`."""
+        return self._budget
 
     @property
     def name(self) -> str:
@@ -196,6 +210,7 @@ class Instance:
             self._set(State.STARTING, reason)
             exit_info, was_running = await self._run_once()
             if self._stop_requested:
+                self.last_exit = exit_info
                 return
             recycled, self._recycling = self._recycling, None
             if recycled is not None:
@@ -213,6 +228,7 @@ class Instance:
             delay = backoff_delay(attempt, b.initial, b.factor, b.max, b.jitter, self._rng)
             attempt += 1
             self.restarts += 1
+            self.next_try_at = time.time() + delay
             self._set(State.BACKOFF, f"exited with {exit_info.describe()}; restart {self.restarts} in {delay:.3f}s")
             await self._sleep(delay)
             held = self._gate(self.config)
@@ -233,13 +249,14 @@ class Instance:
     async def _run_once(self) -> tuple[ExitInfo, bool]:
         """One process lifetime: returns how it ended and whether it reached RUNNING."""
         began = self._clock()
+        self._killed = False
         self._spawned.clear()
         try:
             self._child = await self._processes.spawn(self.launch.argv, self.launch.cwd, self.launch.env, self.log, self._guard, self.box)
             self.pid = self._child.pid
         except SpawnError as e:
             self.pid, self._child = None, None
-            return ExitInfo(None, None, 0.0, str(e)), False
+            return ExitInfo(None, None, 0.0, str(e), time.time()), False
         finally:
             self._spawned.set()
         self.started_at = time.time()
@@ -257,7 +274,8 @@ class Instance:
         if not self._stop_requested:
             await self._reap_box()
         sig = signal.Signals(-code).name if code < 0 else None
-        return ExitInfo(None if sig else code, sig, uptime, "" if was_running else "exited before start_grace"), was_running
+        why = KILLED_AFTER_TIMEOUT if self._killed else "" if was_running else "exited before start_grace"
+        return ExitInfo(None if sig else code, sig, uptime, why, time.time()), was_running
 
     async def _reap_box(self) -> None:
         """The leader is gone: anything left in its box goes too, so a restart never doubles up."""
@@ -317,6 +335,7 @@ class Instance:
             await asyncio.wait_for(asyncio.shield(child.exited), self.config.stop_timeout)
         if not await self.box.wait_empty(max(0.0, deadline - loop.time())):
             self.box.kill()
+            self._killed = True
             self._logger.warning("%s: processes still alive after stop_timeout %s, sent SIGKILL", self.name, self.config.stop_timeout)
             await self.box.wait_empty(KILL_WAIT)
         await asyncio.shield(child.exited)

@@ -23,14 +23,23 @@ class PluginSetup(msgspec.Struct, frozen=True):
 
 
 def load(path: str) -> tuple[Procfile, PluginSetup]:
-    """The procfile and its plugins, validated together: what `validate`, `start` and reload all use."""
-    procfile = config.load(path)
-    return procfile, resolve(procfile)
+    """The procfile and its plugins, validated together in one pass (plugin options are checked even when other
+    keys are wrong), errors naming the procfile as given: what `validate`, `start` and reload all use."""
+    try:
+        procfile = config.load(path)
+    except ConfigErrors as e:
+        if isinstance(e.partial, Procfile):
+            try:
+                resolve(e.partial, path)
+            except ConfigErrors as more:
+                raise ConfigErrors(e.errors + more.errors) from None
+        raise
+    return procfile, resolve(procfile, path)
 
 
-def resolve(procfile: Procfile) -> PluginSetup:
+def resolve(procfile: Procfile, shown: str | None = None) -> PluginSetup:
     """Load the registry and check every health and hook table; ConfigErrors lists every failure."""
-    file = procfile.file
+    file = shown or procfile.file
     if not (procfile.supervisor.hooks or procfile.supervisor.plugin_paths or any(b.health for b in procfile.bots.values())):
         return PluginSetup(health={}, hooks=[])
     try:

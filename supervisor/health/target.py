@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from ..core.states import State
@@ -34,6 +35,8 @@ class InstanceHealth:
         self._bus = bus
         self._on_change = on_change
         self._told: tuple[str, str, tuple[str, ...]] | None = None
+        self.since: float | None = None
+        """When the state last changed (epoch seconds), for `supctl status --json` and `describe`."""
         self.runner = HealthRunner(specs, self)
 
     def on_transition(self, t: Transition) -> None:
@@ -81,6 +84,8 @@ class InstanceHealth:
         state, reason, warnings = self.summary()
         told = (state, self.degraded or "", tuple(c.key for c in self.runner.status().checks if c.state == "warning"))
         if told != self._told:
+            if self._told is None or told[0] != self._told[0]:
+                self.since = time.time()
             self._told = told
             self._on_change(self.inst, state, reason, warnings)
 

@@ -8,7 +8,8 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from ..control.protocol import ActionReply, InstanceStatus, KillSwitchReply, KillSwitchStatus, ReloadReply
+from ..control.protocol import ActionReply, KillSwitchReply, KillSwitchStatus, ReloadReply
+from ..control.views import StatusView
 
 REF = "#/components/schemas/{name}"
 
@@ -29,7 +30,7 @@ HEALTH = {"200": _json(_ref("Health"), "every instance that should run is RUNNIN
 
 
 def _components() -> dict[str, Any]:
-    _, found = msgspec.json.schema_components([InstanceStatus, KillSwitchStatus, ActionReply, ReloadReply,
+    _, found = msgspec.json.schema_components([StatusView, KillSwitchStatus, ActionReply, ReloadReply,
                                                KillSwitchReply], ref_template=REF)
     for schema in found.values():  # the wire tag does not go over HTTP
         schema.get("properties", {}).pop("op", None)
@@ -75,7 +76,7 @@ def spec() -> dict[str, Any]:
                 "summary": "the same JSON as `supctl status --json`",
                 "parameters": [{"name": "target", "in": "query", "schema": {"type": "string"},
                                 "description": "all, NAME or NAME:k"}],
-                "responses": {"200": _json({"type": "array", "items": _ref("InstanceStatus")}, "every instance"),
+                "responses": {"200": _json(_ref("StatusView"), "the master and every instance"),
                               "404": ERROR}}},
             "/metrics": {"get": {"summary": "Prometheus text exposition", "responses": {"200": text}}},
             "/events": {"get": {"summary": "Server-Sent Events: process, health and kill-switch changes",

@@ -13,6 +13,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class RotatingLog:
         self._unchecked = 0
         """Bytes written since the last look at the file's link count: lost if it turns out to be deleted."""
         self._failing: str | None = None
+        self.mirror: Callable[[tuple[bytes | memoryview, ...]], None] | None = None
+        """Container mode: also hand every write to this (output/echo.py puts it on stdout)."""
         self._open()
 
     def _open(self) -> None:
@@ -108,6 +111,8 @@ class RotatingLog:
         self._write((data,))
 
     def _write(self, parts: tuple[bytes | memoryview, ...]) -> None:
+        if self.mirror is not None:
+            self.mirror(parts)
         size = sum(len(p) for p in parts)
         if not self._usable():
             self.lost_bytes += size
@@ -174,6 +179,25 @@ class RotatingLog:
         except OSError as e:
             self._failed(e)
         self._open()
+
+    def clear(self) -> int:
+        """`supctl flush`: empty the file and drop its backups; returns the bytes freed. Called on the loop that
+        does every write, between two whole-line writes, so nothing is torn and the bot never notices."""
+        freed = 0
+        for n in range(1, self.backups + 1):
+            try:
+                freed += os.stat(rotated(self.path, n), follow_symlinks=False).st_size
+                os.unlink(rotated(self.path, n))
+            except FileNotFoundError:
+                pass
+        if self._fd is not None:
+            try:
+                freed += os.fstat(self._fd).st_size
+                os.ftruncate(self._fd, 0)
+                self._size = 0
+            except OSError as e:
+                self._failed(e)
+        return freed
 
     def _close(self) -> None:
         fd, self._fd, self._size = self._fd, None, 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from .rotating import tail_lines
@@ -99,20 +99,26 @@ def open_followers(files: list[Path]) -> dict[Path, Follower]:
 
 
 def follow(logs_dir: Path, target: str | None, colour: bool, owners: Mapping[str, int] | None = None,
-           followers: dict[Path, Follower] | None = None) -> None:
+           followers: dict[Path, Follower] | None = None, pick: Callable[[], list[Path]] | None = None,
+           emit: Callable[[Path, str], None] | None = None) -> None:
     """Print new lines as the kernel reports writes (inotify through watchfiles), until interrupted.
 
     Every quiet 200 ms the files are read anyway: a write that came before the kernel watch was armed
-    would otherwise wait for the next one.
+    would otherwise wait for the next one. `pick` chooses other files than the target's (the master's
+    log), `emit` prints a line otherwise (--err, --json).
     """
     from watchfiles import watch
 
-    followers = followers if followers is not None else open_followers(log_files(logs_dir, target, owners))
+    chosen = pick or (lambda: log_files(logs_dir, target, owners))
+    followers = followers if followers is not None else open_followers(chosen())
     for _ in watch(logs_dir, debounce=50, step=20, rust_timeout=200, yield_on_timeout=True):
-        for p in log_files(logs_dir, target, owners):
+        for p in chosen():
             if p not in followers:
                 followers[p] = Follower(p, from_end=False)
         many = len(followers) > 1
         for i, (p, fol) in enumerate(sorted(followers.items())):
             for line in fol.read():
-                print(prefix(label(p), i, colour) + line if many else line, flush=True)
+                if emit is not None:
+                    emit(p, line)
+                else:
+                    print(prefix(label(p), i, colour) + line if many else line, flush=True)

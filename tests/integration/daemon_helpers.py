@@ -45,7 +45,7 @@ class Daemon:
         return proc
 
     def status(self, *target: str) -> list[dict[str, Any]]:
-        return json.loads(self.run("status", *target, "--json", check=True).stdout)
+        return json.loads(self.run("status", *target, "--json", check=True).stdout)["instances"]
 
     def states(self) -> dict[str, str]:
         return {f"{r['bot']}:{r['instance']}": r["state"] for r in self.status()}

@@ -63,6 +63,17 @@ def bot(name: str, *args: object) -> list[str]:
     return [PY, str(BOTS / f"{name}.py"), *map(str, args)]
 
 
+def as_text(row: dict) -> dict:
+    """A `status --json` row with health and last_exit as the table shows them (for assertions on their text)."""
+    import msgspec
+
+    from supervisor.control.protocol import HealthState, LastExit
+    from supervisor.control.render import exit_text, health_text
+
+    return {**row, "health": health_text(msgspec.convert(row["health"], HealthState)) if row["health"] else None,
+            "last_exit": exit_text(msgspec.convert(row["last_exit"], LastExit)) if row["last_exit"] else None}
+
+
 def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
     """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
     deadline = time.monotonic() + timeout

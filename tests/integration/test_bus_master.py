@@ -34,7 +34,7 @@ def test_children_publish_subscribe_and_request(master) -> None:
     assert got[0]["topic"] == "prices.btc" and isinstance(got[0]["data"]["seq"], int)
     replies = wait_until(lambda: [x for x in json_lines(m, "req") if "pong" in x] or None, 15, "a reply at req")
     assert replies[0]["by"] == ["sub", 0] and replies[0]["asker"] == ["req", 0]
-    rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)}
+    rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)["instances"]}
     assert rows["pub"]["bus"].startswith("on ") and rows["sub"]["bus"].startswith("on ")
     peers = m.ctl("bus", "peers").stdout.split()
     assert {"pub:0", "sub:0", "req:0"} <= set(peers)

@@ -30,5 +30,5 @@ def test_a_bot_can_neither_hijack_a_serve_nor_find_the_master_token(master) -> N
     assert ["supctl", 0] not in report["identities"], "a bot found the master's own bus token in the state dir"
     assert report["answers"] == ["real"] * 20
     assert not (m.state_dir / "bus.token").exists()
-    row = next(r for r in json.loads(m.ctl("status", "--json").stdout) if r["bot"] == "thief")
+    row = next(r for r in json.loads(m.ctl("status", "--json").stdout)["instances"] if r["bot"] == "thief")
     assert "refused 1" in row["bus"]

@@ -120,7 +120,7 @@ def test_reload_adds_removes_changes_and_keeps(daemon: Daemon) -> None:
     text = daemon.procfile.read_text().replace("instances = 2\n", "instances = 2\nenv = { MODE = \"live\" }\n")
     daemon.procfile.write_text(text)
     reply = json.loads(daemon.run("reload", "--json", check=True).stdout)
-    assert reply == {"op": "reloadreply", "added": ["new"], "removed": ["old"], "restarted": ["trader"], "kept": ["feed"],
+    assert reply == {"added": ["new"], "removed": ["old"], "restarted": ["trader"], "kept": ["feed"],
                      "needs_restart": []}
     daemon.wait_states({"new:0": "RUNNING", "trader:0": "RUNNING", "trader:1": "RUNNING"})
     after = {f"{r['bot']}:{r['instance']}": r["pid"] for r in daemon.status()}

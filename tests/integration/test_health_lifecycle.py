@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from harness import SUPCTL, Master, bot, free_port, parse_time, wait_until
+from harness import SUPCTL, Master, as_text, bot, free_port, parse_time, wait_until
 from http_helpers import HTTP, base_url
 
 RECORDER = Path(__file__).parent / "hooks" / "recorder.py"
@@ -34,7 +34,7 @@ def recorded(events: Path, bot_name: str, kind: str | None = None) -> list[dict]
 
 
 def row(m: Master, name: str) -> dict:
-    return next(r for r in json.loads(m.ctl("status", "--json").stdout) if r["bot"] == name)
+    return next(as_text(r) for r in json.loads(m.ctl("status", "--json").stdout)["instances"] if r["bot"] == name)
 
 
 def health_records(m: Master, name: str) -> list[dict]:

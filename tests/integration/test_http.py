@@ -32,7 +32,7 @@ restart_limit = {{ count = 1000 }}
 
 
 def status(url: str) -> dict[str, dict]:
-    return {f"{r['bot']}:{r['instance']}": r for r in httpx.get(f"{url}/status").json()}
+    return {f"{r['bot']}:{r['instance']}": r for r in httpx.get(f"{url}/status").json()["instances"]}
 
 
 def test_health_names_what_is_wrong_and_status_is_the_cli_json(master) -> None:
@@ -49,8 +49,8 @@ def test_health_names_what_is_wrong_and_status_is_the_cli_json(master) -> None:
     assert httpx.get(f"{url}/health/crashy").status_code == 503
     missing = httpx.get(f"{url}/health/nope")
     assert missing.status_code == 404 and "no bot named 'nope'" in missing.json()["error"]
-    served = httpx.get(f"{url}/status?target=steady").json()
-    printed = json.loads(m.ctl("status", "steady", "--json").stdout)
+    served = httpx.get(f"{url}/status?target=steady").json()["instances"]
+    printed = json.loads(m.ctl("status", "steady", "--json").stdout)["instances"]
     assert [sorted(r) for r in served] == [sorted(r) for r in printed]
     assert [(r["bot"], r["pid"], r["state"]) for r in served] == [(r["bot"], r["pid"], r["state"]) for r in printed]
     assert httpx.get(f"{url}/status?target=nope").status_code == 404

@@ -46,7 +46,7 @@ def test_kill_switch_stops_holds_and_survives_a_restart(master) -> None:
     heard = next(i for i, line in enumerate(lines) if line.startswith("kill_switch "))
     assert json.loads(lines[heard].removeprefix("kill_switch "))["reason"] == "market halt"
     assert heard < lines.index("sigterm"), "the bus message must reach the bot before its stop signal"
-    states = {r["bot"]: r["state"] for r in json.loads(m.ctl("status", "--json").stdout)}
+    states = {r["bot"]: r["state"] for r in json.loads(m.ctl("status", "--json").stdout)["instances"]}
     assert states == {"trader": "STOPPED", "crashy": "STOPPED", "feed": "RUNNING"}
     restarts = len(m.transitions("crashy:0"))
 

@@ -97,8 +97,8 @@ def test_plugin_that_raises_or_hangs_is_contained(master, tmp_path: Path) -> Non
         return out if "kaboom from the plugin" in out and "timed out after 0.2s" in out else None
 
     report = wait_until(both_failures_reported, 15, "both plugin failures in supctl health")
-    status = json.loads(m.ctl("status", "--json").stdout)
-    assert status[0]["state"] == "RUNNING" and status[0]["health"].startswith("unhealthy")
+    status = json.loads(m.ctl("status", "--json").stdout)["instances"]
+    assert status[0]["state"] == "RUNNING" and status[0]["health"]["state"] == "unhealthy"
     assert "RuntimeError" in str(report)
 
 
@@ -146,9 +146,10 @@ def test_dependency_never_healthy_leaves_dependent_not_started(master) -> None:
         start_timeout = "1s"
     ''')
     m.wait_line(r"worker not started: api not healthy within start_timeout 1s")
-    rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)}
+    rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)["instances"]}
     assert rows["worker"]["state"] == "STOPPED"
-    assert rows["worker"]["health"] == "not started: api not healthy within start_timeout 1s"
+    assert rows["worker"]["health"]["state"] == "waiting"
+    assert rows["worker"]["health"]["reason"] == "not started: api not healthy within start_timeout 1s"
 
 
 def test_event_hooks_hear_transitions_and_health(master, tmp_path: Path) -> None:

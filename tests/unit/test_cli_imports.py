@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 HEAVY = ("uvloop", "psutil", "supervisor.master", "supervisor.engine.instance", "supervisor.config.procfile", "watchfiles",
-         "asyncio")
+         "asyncio", "supervisor.cli.completion")
 
 
 def test_status_verb_imports_nothing_heavy(tmp_path) -> None:
