@@ -159,4 +159,4 @@ def test_verbs_walk_up_to_the_nearest_procfile(daemon: Daemon) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SUPCTL_PROCFILE"}
     out = wait_for(lambda: (r := subprocess.run([*SUPCTL, "status", "--json"], cwd=deep, env=env, capture_output=True,
                                                  text=True)).returncode == 0 and r)
-    assert [row["bot"] for row in json.loads(out.stdout)] == ["a"]
+    assert [row["bot"] for row in json.loads(out.stdout)["instances"]] == ["a"]
