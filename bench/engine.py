@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -45,10 +44,10 @@ from baseline import ROOT, Pm2, Supervisord, supctl_venv, wait_until
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "bots"))
 from flood import LINE, expected  # noqa: E402
 
-STAMPER = f"""import time; t = time.time_ns()
+STAMPER = """import time; t = time.time_ns()
 import os, signal, sys
 with open(sys.argv[1], "a") as f:
-    f.write(f"{{os.getpid()}} {{t}}\\n")
+    f.write(f"{os.getpid()} {t}\\n")
 signal.pause()
 """
 POPEN_LOOP = """import signal, subprocess, sys
@@ -534,7 +533,7 @@ def report(a: argparse.Namespace, starts: dict[str, list[tuple[float, float]]], 
         bare, m100, m1000 = mem["bare"], mem["100"], mem["1000"]
         above = (m100[0] - bare[0]) * 1024
         per = (m1000[0] - m100[0]) * MIB / 1024 / 900
-        print(f"\nmaster memory (RSS; USS in brackets), idle `sleep` bots, beside the bare stack in the same window")
+        print("\nmaster memory (RSS; USS in brackets), idle `sleep` bots, beside the bare stack in the same window")
         print(f"  bare stack (asyncio, uvloop, msgspec, psutil; idle loop) {bare[0]:7.2f} MiB ({bare[1]:.2f})")
         print(f"  supctl master, 100 bots   {m100[0]:7.2f} MiB ({m100[1]:.2f})   above bare: {above:6.0f} KiB  "
               f"target <= 2048 {'ok' if above <= 2048 else 'MISSED'}")

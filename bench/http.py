@@ -119,7 +119,7 @@ def crash_to_event(port: int, pids: list[int], crashes: int) -> list[float]:
     for pid in pids[:crashes]:
         t0 = time.perf_counter()
         os.kill(pid, signal.SIGKILL)
-        needle = f'"kind":"exited","bot":"idle"'.encode()
+        needle = '"kind":"exited","bot":"idle"'.encode()
         while True:
             line = stream.readline()
             if not line:
@@ -215,7 +215,7 @@ def main() -> None:
     print(row("master CPU per /metrics vs per call", metrics_cpu, xml_cpu, "ms", ""))
     print(row("master CPU per /status vs per call", status_cpu, xml_cpu, "ms", ""))
     print(row(f"master CPU {a.idle:.0f}s idle, dashboard on", idle["supctl"][2], idle["supervisord"][2], "CPU-s", "<= 1x"))
-    print(row(f"  same window, supctl without [http]", idle["plain"][2], idle["supervisord"][2], "CPU-s", ""))
+    print(row("  same window, supctl without [http]", idle["plain"][2], idle["supervisord"][2], "CPU-s", ""))
     print(row("master RSS, HTTP off", rss_off, None, "MiB"))
     print(row("master RSS, HTTP on (idle)", rss_on, None, "MiB", f"+{rss_on - rss_off:.2f} (target <= +8)"))
     print(row("master RSS, HTTP on (after the bench)", rss_used, idle["supervisord"][0], "MiB", f"+{rss_used - rss_off:.2f}"))

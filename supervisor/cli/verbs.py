@@ -34,7 +34,7 @@ from ..control.protocol import (
 )
 from ..control.views import action_view, reload_view
 from ..errors import ControlError
-from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path, state_dir
+from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path
 
 
 def announce_waits(args: argparse.Namespace, target: str | None) -> None:

@@ -12,7 +12,6 @@ from ..bus.frames import BusStats
 from ..bus.state import FleetDegradation
 from ..core import fds
 from ..core.commands import parse_signal
-from ..core.states import State
 from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
 from ..health.target import HealthBoard

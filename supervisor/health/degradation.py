@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-import msgspec
 
 from ..bus.state import FleetDegradation
 from ..config.fleet import DegradationConfig

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from daemon_helpers import Daemon  # noqa: E402
 from harness import Master  # noqa: E402
 
 
@@ -31,3 +32,10 @@ def master(tmp_path: Path):
     assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
 
 
+@pytest.fixture
+def daemon(tmp_path: Path):
+    """A Daemon (a procfile driven through the real `supctl`) whose teardown, like master's, asserts nothing is left."""
+    d = Daemon(tmp_path)
+    yield d
+    leftovers = d.cleanup()
+    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)

@@ -11,9 +11,9 @@ from pathlib import Path
 import msgspec
 import pytest
 from bus_helpers import run, start_broker
-from test_bus_security import raw_connect, read_frame, refused
+from test_bus_security import raw_connect, refused
 
-from supervisor.bus import Broker, connect
+from supervisor.bus import connect
 from supervisor.bus import frames as f
 from supervisor.bus.conn import Connection
 from supervisor.errors import BusError

@@ -12,16 +12,7 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 from daemon_helpers import SLEEPER, SUPCTL, Daemon, wait_for
-
-
-@pytest.fixture
-def daemon(tmp_path: Path):
-    d = Daemon(tmp_path)
-    yield d
-    leftovers = d.cleanup()
-    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
 
 
 def two_bots(d: Daemon, extra: str = "") -> None:

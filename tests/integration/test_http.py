@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 from harness import bot, toml_argv, wait_until
 from http_helpers import HTTP, auth, base_url, sse_events
 

@@ -9,18 +9,9 @@ import sys
 from pathlib import Path
 
 import psutil
-import pytest
 from daemon_helpers import SLEEPER, SUPCTL, Daemon, wait_for
 
 from supervisor.config import registry
-
-
-@pytest.fixture
-def daemon(tmp_path: Path):
-    d = Daemon(tmp_path)
-    yield d
-    leftovers = d.cleanup()
-    assert not leftovers, "processes left running after the test:\n" + "\n".join(leftovers)
 
 
 def one_bot(d: Daemon, state_dir: str = "state") -> None:
