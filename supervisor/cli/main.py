@@ -77,9 +77,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     from .locate import ask, print_json
-    from .logs import cmd_logs
-    from .ls import cmd_ls
-    from .start import cmd_systemd, cmd_validate, looks_like_procfile, start_master
+    import importlib
+
+    def lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+        """A verb whose module loads only when it runs: `supctl status` never imports logs, ls or start."""
+        return lambda args: getattr(importlib.import_module(f"supervisor.cli.{module}"), name)(args)
+
+    cmd_logs, cmd_ls, cmd_systemd, cmd_validate = (lazy("logs", "cmd_logs"), lazy("ls", "cmd_ls"),
+                                                   lazy("start", "cmd_systemd"), lazy("start", "cmd_validate"))
     from .verbs import (
         act,
         cmd_bus,
@@ -95,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     def cmd_start(args: argparse.Namespace) -> int:
+        from .start import looks_like_procfile, start_master
+
         if not looks_like_procfile(args.target):
             return act(args, "start")
         args.procfile = args.target
