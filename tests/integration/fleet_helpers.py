@@ -16,6 +16,7 @@ import msgspec
 from supervisor.bridge.nats import NatsBridge
 from supervisor.bus import Broker, Client, connect
 from supervisor.config.nats import NatsConfig
+from supervisor.core import units
 
 
 class Side:
@@ -23,7 +24,7 @@ class Side:
         self.dir = root / host
         self.dir.mkdir(parents=True, exist_ok=True)
         cfg.setdefault("reconnect", {"initial": "50ms", "max": "200ms"})
-        self.cfg = msgspec.convert({"host": host, "fleet": "test", **cfg}, NatsConfig)
+        self.cfg = msgspec.convert({"host": host, "fleet": "test", **cfg}, NatsConfig, dec_hook=units.dec_hook)
         self.host = host
         self.broker: Broker | None = None
         self.bridge: NatsBridge | None = None

@@ -32,7 +32,7 @@ PROCFILE = f'''
 
 
 def kill(m: Master, k: int) -> None:
-    pid = next(r["pid"] for r in json.loads(m.ctl("status", "--json").stdout) if r["bot"] == "agent" and r["instance"] == k)
+    pid = next(r["pid"] for r in json.loads(m.ctl("status", "--json").stdout)["instances"] if r["bot"] == "agent" and r["instance"] == k)
     os.kill(pid, signal.SIGKILL)
     m.wait_transition(f"agent:{k}", "EXITED")
 

@@ -33,8 +33,11 @@ def test_continuous_bots(master, tmp_path: Path) -> None:
     for me, others in {"trader": ("freelance", "ai"), "freelance": ("trader", "ai"), "ai": ("trader", "freelance")}.items():
         for other in others:
             m.wait_line(rf"^heard {other} \{{\"role\": \"{other}\"", path=m.logs / f"{me}.log", timeout=30)
-    assert httpx.get(f"{url}/health").status_code == 200
-    assert {r["bot"]: r["state"] for r in httpx.get(f"{url}/status").json()} == dict.fromkeys(("trader", "freelance", "ai"), "RUNNING")
+    for name in ("trader", "freelance", "ai"):
+        m.wait_transition(f"{name}:0", "RUNNING", timeout=30)  # hearing each other can come before start_grace ends
+    health = httpx.get(f"{url}/health")
+    assert health.status_code == 200, health.text
+    assert {r["bot"]: r["state"] for r in httpx.get(f"{url}/status").json()["instances"]} == dict.fromkeys(("trader", "freelance", "ai"), "RUNNING")
 
     assert m.ctl("kill-switch", "on", "--reason", "market halt").returncode == 0
     m.wait_line(r"^kill switch on: market halt$", path=m.logs / "trader.log")
