@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,20 @@ class Daemon:
             except (ProcessLookupError, PermissionError, psutil.Error):
                 pass
         return report
+
+
+@contextlib.contextmanager
+def steady_master(root: Path, supervisor_extra: str = "") -> Iterator[Daemon]:
+    """A started master with one sleeping bot `steady`; on exit, asserts nothing it started is left."""
+    d = Daemon(root)
+    d.write(f'''
+        {supervisor_extra}
+        [bots.steady]
+        cmd = ["{sys.executable}", "-c", {json.dumps(SLEEPER)}]
+        start_grace = "100ms"
+    ''')
+    d.run("start", check=True)
+    d.wait_states({"steady:0": "RUNNING"})
+    yield d
+    leftovers = d.cleanup()
+    assert not leftovers, "processes left running after the tests:\n" + "\n".join(leftovers)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import selectors
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
-from daemon_helpers import SLEEPER, Daemon
+from daemon_helpers import Daemon, steady_master
 
 from supervisor.control.client import Client
 from supervisor.control.protocol import HEADER, MAX_REQUEST, PROTOCOL_VERSION, Error, Hello, StatusReply, StatusRequest, Welcome, encode, response_decoder
@@ -25,18 +23,8 @@ DEEP = b"\x82\xa6target" + b"\x91" * 5000 + b"\xc0" + b"\xa2op\xa6status"
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory):
-    d = Daemon(tmp_path_factory.mktemp("control-attacks"))
-    d.write(f'''
-        log = {{ max_size = "64KB", backups = 1 }}
-        [bots.steady]
-        cmd = ["{sys.executable}", "-c", {json.dumps(SLEEPER)}]
-        start_grace = "100ms"
-    ''')
-    d.run("start", check=True)
-    d.wait_states({"steady:0": "RUNNING"})
-    yield d
-    leftovers = d.cleanup()
-    assert not leftovers, "processes left running after the tests:\n" + "\n".join(leftovers)
+    with steady_master(tmp_path_factory.mktemp("control-attacks"), 'log = { max_size = "64KB", backups = 1 }') as d:
+        yield d
 
 
 def connect(d: Daemon) -> socket.socket:

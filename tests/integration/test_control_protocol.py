@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
 import pytest
-from daemon_helpers import SLEEPER, Daemon
+from daemon_helpers import Daemon, steady_master
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,17 +30,8 @@ from supervisor.errors import ControlError
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory):
-    d = Daemon(tmp_path_factory.mktemp("control"))
-    d.write(f'''
-        [bots.steady]
-        cmd = ["{sys.executable}", "-c", {json.dumps(SLEEPER)}]
-        start_grace = "100ms"
-    ''')
-    d.run("start", check=True)
-    d.wait_states({"steady:0": "RUNNING"})
-    yield d
-    leftovers = d.cleanup()
-    assert not leftovers, "processes left running after the tests:\n" + "\n".join(leftovers)
+    with steady_master(tmp_path_factory.mktemp("control")) as d:
+        yield d
 
 
 def sock_path(d: Daemon) -> Path:
