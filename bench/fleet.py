@@ -32,7 +32,7 @@ import bus as busbench  # noqa: E402  (bench/bus.py: the roles and their process
 from baseline import wait_until  # noqa: E402
 
 from supervisor.bus.blocking import BlockingClient  # noqa: E402
-from supervisor.errors import BusError  # noqa: E402
+from supervisor.core.errors import BusError  # noqa: E402
 
 LAT_ROUNDS = 10
 IDLE_SECONDS = 10.0

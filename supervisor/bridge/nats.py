@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import msgspec
 
-from supervisor.core.backoff import backoff_delay
 from supervisor.bridge.kv import RetainedSync
 from supervisor.bridge.link import Outbound, connect_options, describe
 from supervisor.bridge.presence import Rosters
@@ -26,9 +25,10 @@ from supervisor.bridge.wire import Envelope, Roster, Subjects, token
 from supervisor.bus import frames as f
 from supervisor.bus.broker import PRESENCE, Broker
 from supervisor.bus.topics import TopicIndex, matches
-from supervisor.errors import BusError
 from supervisor.config.nats import NatsConfig
 from supervisor.control.protocol import BridgeStatus
+from supervisor.core.backoff import backoff_delay
+from supervisor.core.errors import BusError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from supervisor.bus.frames import MAX_FRAME, PROTOCOL_VERSION, BusStats, Presence
 from supervisor.bus.subscription import BusTimeout, Message, Peer, Subscription
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 if TYPE_CHECKING:
     from supervisor.bus.broker import Broker

@@ -31,10 +31,10 @@ from supervisor.bus.frames import ADMIN
 from supervisor.bus.hook import Outside, Port, Tap
 from supervisor.bus.limits import Limits
 from supervisor.bus.retained import RetainedStore
-from supervisor.bus.tokens import Tokens, new_token
 from supervisor.bus.rpc import Requests
+from supervisor.bus.tokens import Tokens, new_token
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 PRESENCE = "supctl.presence"
 _UNSAFE = re.compile(r"[.*>\s]")

@@ -19,13 +19,13 @@ from msgspec import Raw
 from supervisor.bus import frames as f
 from supervisor.bus.eager import start_eagerly
 from supervisor.bus.outbox import Outbox
+from supervisor.bus.state import MasterCalls
 from supervisor.bus.stream import FRAME_SLACK, ClientStream
 from supervisor.bus.subscription import BusTimeout, Message, Peer, Subscription
-from supervisor.bus.state import MasterCalls
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
 from supervisor.bus.waits import Waits
 from supervisor.core.backoff import backoff_delay
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 log = logging.getLogger(__name__)
 

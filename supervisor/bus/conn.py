@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 if TYPE_CHECKING:
     from supervisor.bus.access import Access

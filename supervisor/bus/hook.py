@@ -14,7 +14,7 @@ from typing import Awaitable, Callable, Protocol
 import msgspec
 
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 
 class Tap:

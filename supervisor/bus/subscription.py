@@ -13,7 +13,7 @@ from typing import Any, Callable
 import msgspec
 
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 log = logging.getLogger(__name__)
 

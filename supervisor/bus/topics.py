@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Generic, Hashable, TypeVar
 
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 V = TypeVar("V", bound=Hashable)
 

@@ -6,7 +6,7 @@ import argparse
 
 import msgspec
 
-from ..errors import BusError
+from ..core.errors import BusError
 
 
 def _payload(text: str) -> object:

@@ -14,7 +14,7 @@ import msgspec
 from ..config import paths, registry
 from ..control.client import Client, NoMaster
 from ..control.protocol import Error
-from ..errors import ConfigError, ControlError
+from ..core.errors import ConfigError, ControlError
 
 DEFAULT_PROCFILE = "procfile.toml"
 OK, FAILED, USAGE = 0, 1, 2
@@ -100,7 +100,7 @@ def no_master(sdir: str, path: str) -> str:
     """Why nothing answers: status.json, trusted only once its pid was checked (daemon.read_status)."""
     import time
 
-    from ..daemon import read_status
+    from ..master.daemon import read_status
 
     status = read_status(sdir)
     if status is None or status.state != "died":

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..config import paths
 from ..control.protocol import StatusRequest
+from ..core.errors import ConfigError
 from ..output.rotating import STDERR_TAG
-from ..errors import ConfigError
 from .locate import OK, CliError, ask, print_json, procfile_path, state_dir
 
 _STDERR = STDERR_TAG.decode()

@@ -10,7 +10,7 @@ from ..control.client import Client
 from ..control.protocol import Summary, SummaryRequest
 from ..control.render import duration, table
 from ..control.views import MasterRow
-from ..errors import ControlError
+from ..core.errors import ControlError
 from .locate import OK, print_json
 
 

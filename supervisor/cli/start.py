@@ -8,7 +8,7 @@ import sys
 
 from ..config import paths, registry
 from ..core import fds
-from ..errors import ConfigError, ConfigErrors
+from ..core.errors import ConfigError, ConfigErrors
 from .locate import FAILED, OK, CliError, print_json, procfile_path
 
 
@@ -65,9 +65,9 @@ def already_running(path: str, taken: registry.Taken) -> int:
 
 
 def start_master(args: argparse.Namespace) -> int:
-    from .. import daemon
     from ..health import setup as plugin_setup
-    from ..master import run_master
+    from ..master import daemon
+    from ..master.root import run_master
 
     path = procfile_path(args)
     try:

@@ -33,7 +33,7 @@ from ..control.protocol import (
     status_json,
 )
 from ..control.views import action_view, reload_view
-from ..errors import ControlError
+from ..core.errors import ControlError
 from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path
 
 
@@ -117,7 +117,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
-    from ..errors import ConfigErrors
+    from ..core.errors import ConfigErrors
     from . import fleet as fleet_cli
     from .start import print_config_errors
 
@@ -131,7 +131,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 
 
 def cmd_bus(args: argparse.Namespace) -> int:
-    from ..errors import BusError
+    from ..core.errors import BusError
     from . import bus as bus_cli
 
     reply = ask(args, BusTokenRequest())

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .common import Struct
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from ..core.errors import ConfigError
 from ..core.units import format_duration, format_size
-from ..errors import ConfigError
 
 
 class Range(NamedTuple):

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from ..bus.topics import check_pattern
+from ..core.errors import BusError, ConfigError
 from ..core.units import Duration, Size
-from ..errors import BusError, ConfigError
 from .common import Struct
 from .limits import Range, check_ranges
 

@@ -12,16 +12,16 @@ import msgspec
 
 from ..bus.topics import check_pattern
 from ..core.commands import parse_signal
+from ..core.errors import BusError, ConfigError, ConfigErrors
 from ..core.units import Duration
-from ..errors import BusError, ConfigError, ConfigErrors
 from . import limits
 from .common import Command, LogConfig, Struct
 from .fleet import FleetConfig, check_fleet
+from .hints import unknown_bot_key
 from .http import HttpConfig, check_http
 from .nats import NatsConfig, check_nats
 from .paths import log_name
 from .schedules import Cron, zone
-from .hints import unknown_bot_key
 from .tables import convert_table, describe, did_you_mean
 from .tasks import TaskConfig, parse_tasks
 from .watching import watch_problems

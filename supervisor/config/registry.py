@@ -15,7 +15,7 @@ import time
 
 import msgspec
 
-from ..errors import ConfigError, SupctlError
+from ..core.errors import ConfigError, SupctlError
 
 MASTERS = "masters"
 LOCK_NAME = "master.lock"

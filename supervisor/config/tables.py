@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ..core import units
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 T = TypeVar("T", bound=msgspec.Struct)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..core.errors import ConfigError
 from ..core.units import Duration
-from ..errors import ConfigError
 from .common import Command, LogConfig
 from .schedules import At, Cron, Every, Schedule
 from .tables import convert_table, describe

@@ -16,8 +16,8 @@ import msgspec
 from ..bus import frames as f
 from ..bus.hook import Desk
 from ..bus.state import CHECKPOINT, DEGRADATION, RESTORE, FleetDegradation, Restored, Saved
+from ..core.errors import BusError
 from ..engine.checkpoints import CheckpointStore
-from ..errors import BusError
 
 
 class MasterDesk:

@@ -12,8 +12,8 @@ from collections import deque
 
 import msgspec
 
+from ..core.errors import ControlError
 from ..core.frames import FrameError, FrameSplitter
-from ..errors import ControlError
 from .protocol import (
     MAX_FRAME,
     PROTOCOL_VERSION,

@@ -1,1 +1,1 @@
-"""Process states, backoff and units: the pure core, stdlib only."""
+"""Process states, backoff, units, frames and the exception tree: the pure core, stdlib only."""

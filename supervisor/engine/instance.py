@@ -16,8 +16,8 @@ import msgspec
 from ..config.procfile import BotConfig
 from ..core import states
 from ..core.backoff import RestartBudget, backoff_delay
+from ..core.errors import SpawnError
 from ..core.states import State
-from ..errors import SpawnError
 from ..output.rotating import RotatingLog
 from .boxes import Box
 from .flag import Flag

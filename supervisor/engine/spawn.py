@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import SpawnError
+from ..core.errors import SpawnError
 from ..output.rotating import STDERR_TAG, LineSplitter, RotatingLog
 from .boxes import Box
 

@@ -21,7 +21,7 @@ import msgspec
 if TYPE_CHECKING:
     import importlib.metadata
 
-from ..errors import ConfigError, ConfigErrors, PluginError
+from ..core.errors import ConfigError, ConfigErrors, PluginError
 from ..plugin import Duration, EventHook, EventKind, HealthCheck, Recovery, RecoveryRef
 from .options import convert_options, did_you_mean, recovery_fields
 from .specs import HealthSpec, HookSpec, InOrder, RecoverySpec, Threaded

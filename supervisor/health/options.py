@@ -10,7 +10,7 @@ import msgspec
 
 from ..config.tables import convert_table, did_you_mean
 from ..core import units
-from ..errors import ConfigError, ConfigErrors
+from ..core.errors import ConfigError, ConfigErrors
 from ..plugin import RecoveryRef
 
 __all__ = ["convert_options", "did_you_mean", "recovery_fields"]

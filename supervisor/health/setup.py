@@ -10,7 +10,7 @@ import msgspec
 
 from ..config import procfile as config
 from ..config.procfile import Procfile
-from ..errors import ConfigError, ConfigErrors
+from ..core.errors import ConfigError, ConfigErrors
 from .loader import load_registry, parse_health, parse_hooks
 from .specs import HealthSpec, HookSpec
 

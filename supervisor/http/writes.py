@@ -18,8 +18,8 @@ from aiohttp import web
 from ..config.http import read_token
 from ..control.handlers import Handlers
 from ..control.protocol import Action, ActionReply, Error, Frame, KillSwitchReply, KillSwitchRequest, Reload, ReloadReply
+from ..core.errors import ConfigError, ConfigErrors
 from ..engine.fleet import Fleet
-from ..errors import ConfigError, ConfigErrors
 
 _encoder = msgspec.json.Encoder()
 

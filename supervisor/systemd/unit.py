@@ -41,7 +41,7 @@ from pathlib import Path
 
 import msgspec
 
-from supervisor.errors import SupctlError
+from supervisor.core.errors import SupctlError
 
 STOP_MARGIN = 15.0  # seconds past the longest stop_timeout: SIGKILL, reap, exit
 _UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+$")

@@ -16,7 +16,7 @@ from test_bus_security import raw_connect, refused
 from supervisor.bus import connect
 from supervisor.bus import frames as f
 from supervisor.bus.conn import Connection
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 ENC = msgspec.msgpack.Encoder()
 DEC = msgspec.msgpack.Decoder(f.Frame)

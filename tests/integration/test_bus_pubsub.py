@@ -11,7 +11,7 @@ from bus_helpers import run, spawn, start_broker
 
 from supervisor.bus import BusTimeout, Presence, connect
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 
 def test_pubsub_between_child_processes(tmp_path: Path) -> None:

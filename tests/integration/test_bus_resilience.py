@@ -12,7 +12,7 @@ from bus_helpers import run, start_broker
 
 from supervisor.bus import Broker, Presence, connect
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 ENC = msgspec.msgpack.Encoder()
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from supervisor.bus import Broker, connect
 from supervisor.bus import frames as f
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 ENC = msgspec.msgpack.Encoder()
 DEC = msgspec.msgpack.Decoder(f.Frame)

@@ -25,7 +25,7 @@ from supervisor.control.protocol import (
     encode,
     response_decoder,
 )
-from supervisor.errors import ControlError
+from supervisor.core.errors import ControlError
 
 
 @pytest.fixture(scope="module")

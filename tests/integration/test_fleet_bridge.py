@@ -11,7 +11,7 @@ from fleet_helpers import Side
 from nats_helpers import NatsServer
 
 from supervisor.bus import BusTimeout, Presence
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -153,7 +153,7 @@ def test_http_costs_nothing_when_off(master, tmp_path) -> None:
     off.wait_transition("steady:0", "RUNNING")
     assert not maps_mention(off.pid, "aiohttp")
     off.stop()
-    code = "import sys, supervisor.master, supervisor.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'prometheus_client')))"
+    code = "import sys, supervisor.master.root, supervisor.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'prometheus_client')))"
     out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -12,7 +12,7 @@ import pytest
 from harness import SUPCTL
 
 from supervisor.control.client import Client
-from supervisor.errors import ControlError
+from supervisor.core.errors import ControlError
 
 NOBODY = 65534
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisor.bus.topics import TopicIndex, check_pattern, check_topic, matches
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 
 from supervisor.config import procfile as config
-from supervisor.daemon import write_atomic
+from supervisor.core.errors import ConfigErrors
 from supervisor.engine.checkpoints import CheckpointStore
-from supervisor.errors import ConfigErrors
+from supervisor.master.daemon import write_atomic
 
 LOG = logging.getLogger("test.checkpoints")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("uvloop", "psutil", "supervisor.master", "supervisor.engine.instance", "supervisor.config.procfile", "watchfiles",
+HEAVY = ("uvloop", "psutil", "supervisor.master.root", "supervisor.engine.instance", "supervisor.config.procfile", "watchfiles",
          "asyncio", "supervisor.cli.completion")
 
 

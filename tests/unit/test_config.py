@@ -9,8 +9,8 @@ import pytest
 
 from supervisor.config import procfile as config
 from supervisor.config.procfile import BackoffConfig, LogConfig, RestartLimit
+from supervisor.core.errors import ConfigError, ConfigErrors
 from supervisor.core.units import Duration, Size
-from supervisor.errors import ConfigError, ConfigErrors
 
 MINIMAL = b'[bots.a]\ncmd = ["python", "-m", "a"]\n'
 

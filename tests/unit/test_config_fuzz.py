@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisor.config import procfile as config
-from supervisor.errors import ConfigErrors
+from supervisor.core.errors import ConfigErrors
 
 VALID = b'''
 [supervisor]

@@ -6,7 +6,7 @@ import pytest
 
 from supervisor.config import procfile as config
 from supervisor.config.fleet import DegradationConfig
-from supervisor.errors import ConfigErrors
+from supervisor.core.errors import ConfigErrors
 from supervisor.health.degradation import level_of
 
 MINIMAL = b'[bots.a]\ncmd = "a"\n'

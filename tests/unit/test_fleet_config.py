@@ -6,7 +6,7 @@ import pytest
 
 from supervisor.bridge.wire import covers, kv_key, kv_topic, token
 from supervisor.config.procfile import loads
-from supervisor.errors import ConfigErrors
+from supervisor.core.errors import ConfigErrors
 
 BOT = '[bots.a]\ncmd = "true"\n'
 

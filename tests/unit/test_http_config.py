@@ -7,7 +7,7 @@ import os
 import pytest
 
 from supervisor.config.procfile import load
-from supervisor.errors import ConfigErrors
+from supervisor.core.errors import ConfigErrors
 
 BOT = '[bots.a]\ncmd = "true"\n'
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from supervisor.config.procfile import BackoffConfig, BotConfig, RestartLimit
+from supervisor.core.errors import SpawnError
 from supervisor.core.states import TRANSITIONS, State
 from supervisor.core.units import Duration
 from supervisor.engine.instance import Instance, Launch, Transition
-from supervisor.errors import SpawnError
 
 S = State
 WAIT = 5.0

@@ -10,7 +10,7 @@ import pytest
 
 from supervisor.config import paths
 from supervisor.config.procfile import loads
-from supervisor.errors import ConfigError, ConfigErrors
+from supervisor.core.errors import ConfigError, ConfigErrors
 
 HOSTILE = '''
 [supervisor]

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from supervisor.config import procfile as config
-from supervisor.errors import ConfigErrors
+from supervisor.core.errors import ConfigErrors
 from supervisor.output.master_log import pick_level
 
 MINIMAL = b'[bots.a]\ncmd = ["python", "-m", "a"]\n'

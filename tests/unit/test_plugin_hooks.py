@@ -7,7 +7,7 @@ import asyncio
 import msgspec
 import pytest
 
-from supervisor.errors import ConfigError
+from supervisor.core.errors import ConfigError
 from supervisor.health.hooks import HookRunner
 from supervisor.health.loader import load_registry, parse_hooks
 from supervisor.health.specs import HookSpec

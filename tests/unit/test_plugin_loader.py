@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.errors import ConfigError, ConfigErrors, PluginError
+from supervisor.core.errors import ConfigError, ConfigErrors, PluginError
 from supervisor.health.loader import load_registry, parse_health, validate_class
 from supervisor.health.testing import BUNDLED, bundled_entry_points
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import daemon
-from supervisor.errors import ConfigErrors
+from supervisor.core.errors import ConfigErrors
+from supervisor.master import daemon
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make files another user owns")

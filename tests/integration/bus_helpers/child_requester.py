@@ -5,7 +5,7 @@ import json
 import sys
 
 from supervisor.bus import connect
-from supervisor.errors import BusError
+from supervisor.core.errors import BusError
 
 
 async def main() -> None:

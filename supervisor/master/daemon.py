@@ -11,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 
-from . import __version__
-from .config import paths
-from .errors import ConfigError, ConfigErrors
+from .. import __version__
+from ..config import paths
+from ..core.errors import ConfigError, ConfigErrors
 
 
 class MasterStatus(msgspec.Struct, kw_only=True):

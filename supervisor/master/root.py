@@ -12,45 +12,45 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .bus.broker import Broker
-from .bus.state import DEGRADATION, FleetDegradation
-from .config import paths
-from .config.procfile import Procfile
-from .config.registry import Claim
-from .config.reload_plan import plan
-from .control.bus_desk import MasterDesk
-from .control.handlers import Handlers
-from .control.protocol import Error, MasterInfo, ReloadReply, Response
-from .control.server import ControlServer
-from .core.states import State
+from .. import __version__
+from ..bus.broker import Broker
+from ..bus.state import DEGRADATION, FleetDegradation
+from ..config import paths
+from ..config.procfile import Procfile
+from ..config.registry import Claim
+from ..config.reload_plan import plan
+from ..control.bus_desk import MasterDesk
+from ..control.handlers import Handlers
+from ..control.protocol import Error, MasterInfo, ReloadReply, Response
+from ..control.server import ControlServer
+from ..core.states import State
 from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
-from .engine import boxes
-from .engine.bot import Bot
-from .engine.checkpoints import CheckpointStore
-from .engine.events import events_for
-from .engine.fleet import Fleet
-from .engine.guardian_link import Guard
-from .engine.instance import Instance, Transition
-from .engine.kill_switch import TOPIC as KILL_SWITCH_TOPIC
-from .engine.kill_switch import KillSwitch, KillSwitchState
-from .errors import ConfigErrors
-from .http.hub import EventHub
-from .health import setup as plugin_setup
-from .health.degradation import Degradation
-from .health.hooks import HookRunner
-from .health.setup import PluginSetup
-from .health.target import HealthBoard, InstanceHealth
-from .jobs.automation import Automations
-from .jobs.tasks import ScheduledTask
-from .output.echo import Echo
-from .output.master_log import setup_logging
-from .plugin import ProcessEvent
-from .systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
+from ..engine import boxes
+from ..engine.bot import Bot
+from ..engine.checkpoints import CheckpointStore
+from ..engine.events import events_for
+from ..engine.fleet import Fleet
+from ..engine.guardian_link import Guard
+from ..engine.instance import Instance, Transition
+from ..engine.kill_switch import TOPIC as KILL_SWITCH_TOPIC
+from ..engine.kill_switch import KillSwitch, KillSwitchState
+from ..core.errors import ConfigErrors
+from ..http.hub import EventHub
+from ..health import setup as plugin_setup
+from ..health.degradation import Degradation
+from ..health.hooks import HookRunner
+from ..health.setup import PluginSetup
+from ..health.target import HealthBoard, InstanceHealth
+from ..jobs.automation import Automations
+from ..jobs.tasks import ScheduledTask
+from ..output.echo import Echo
+from ..output.master_log import setup_logging
+from ..plugin import ProcessEvent
+from ..systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
 
 if TYPE_CHECKING:
-    from .http.server import HttpServer
-    from .bridge.nats import NatsBridge
+    from ..http.server import HttpServer
+    from ..bridge.nats import NatsBridge
 
 log = logging.getLogger("supctl")
 
@@ -212,7 +212,7 @@ class Master:
         """Imported only here, so a master without [http] never loads aiohttp or prometheus-client."""
         if self.procfile.http is None or self.events is None:
             return None
-        from .http.server import HttpServer
+        from ..http.server import HttpServer
 
         server = HttpServer(self.procfile, self.handlers, self.fleet, self.health, self.tasks, self.bus, self.events, log)
         await server.start()
@@ -223,8 +223,8 @@ class Master:
         cfg = self.procfile.bus.nats
         if cfg is None:
             return None
-        from .bridge.fleet_rpc import FleetControl
-        from .bridge.nats import NatsBridge
+        from ..bridge.fleet_rpc import FleetControl
+        from ..bridge.nats import NatsBridge
 
         control = FleetControl(cfg.host, cfg.fleet, self.handlers.handle, self.procfile.file) if cfg.fleet_control else None
         bridge = NatsBridge(cfg, self.bus, self.procfile.base_dir, control.attach if control else None)
