@@ -195,3 +195,12 @@ def test_only_the_bridge_imports_nats() -> None:
     for name, path in SOURCES.items():
         if part_of(name) != "bridge":
             assert not {n for n in imports_of(path) if n == "nats" or n.startswith("nats.")}, name
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject lists packages by hand; a package left out works in an editable install and is missing from a real one."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(p) for p in PKG.rglob("__init__.py")}
+    assert found <= listed, found - listed
