@@ -1,4 +1,4 @@
-"""Resource checks over the instance's whole process tree: `memory`, `cpu`, and the host's `disk`."""
+"""Resource checks over the instance's whole process tree (`memory`, `cpu`) and over the host (`disk`, `host`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import time
 
 import msgspec
+import psutil
 
 from supervisor.plugin import CheckContext, Duration, HealthCheck, Result, Size, format_size
 
@@ -82,3 +83,61 @@ class DiskCheck(HealthCheck):
         if free < self.options.min_free:
             return Result.fail(f"{format_size(free)} free on {self.options.path} < min {format_size(self.options.min_free)}")
         return Result.ok(f"{format_size(free)} free")
+
+
+class HostOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    max_memory_percent: float | None = None
+    """The host's memory in use (what `free` counts as not available), in percent."""
+    max_disk_percent: float | None = None
+    """The filesystem holding `path`, used, in percent (as `df` shows it)."""
+    max_cpu_percent: float | None = None
+    """Every CPU of the host busy since the previous check, in percent (100 = all cores busy)."""
+    path: str = "/"
+
+    def __post_init__(self) -> None:
+        limits = {"max_memory_percent": self.max_memory_percent, "max_disk_percent": self.max_disk_percent,
+                  "max_cpu_percent": self.max_cpu_percent}
+        if all(v is None for v in limits.values()):
+            raise ValueError("a host check needs at least one limit: max_memory_percent, max_disk_percent or max_cpu_percent")
+        for key, value in limits.items():
+            if value is not None and not 0 < value <= 100:
+                raise ValueError(f"{key} must be a percent above 0 and at most 100, found {value:g}")
+
+
+class HostCheck(HealthCheck):
+    """The whole machine, not the bot: memory, disk and CPU usage against percent limits (a host over 80% needs
+    action whichever process is to blame). The CPU share is measured between two checks, so the first one says
+    "measuring"."""
+
+    name = "host"
+    Options = HostOptions
+
+    def __init__(self, options: HostOptions) -> None:
+        super().__init__(options)
+        self.cpu_before: tuple[float, float] | None = None
+
+    async def check(self, ctx: CheckContext) -> Result:
+        o = self.options
+        seen: list[tuple[str, float | None, float]] = []
+        if o.max_memory_percent is not None:
+            seen.append(("memory", psutil.virtual_memory().percent, o.max_memory_percent))
+        if o.max_disk_percent is not None:
+            try:
+                seen.append((f"disk {o.path}", psutil.disk_usage(o.path).percent, o.max_disk_percent))
+            except OSError as e:
+                return Result.fail(f"{o.path}: {e.strerror or e}")
+        if o.max_cpu_percent is not None:
+            seen.append(("cpu", self._cpu_percent(), o.max_cpu_percent))
+        over = [f"{what} {used:.0f}% > max {limit:g}%" for what, used, limit in seen if used is not None and used > limit]
+        text = ", ".join(f"{what} {used:.0f}%" if used is not None else f"{what} measuring" for what, used, _ in seen)
+        return Result.fail(", ".join(over)) if over else Result.ok(text)
+
+    def _cpu_percent(self) -> float | None:
+        """Busy share of every CPU since the previous call (None on the first), from /proc/stat's counters."""
+        times = psutil.cpu_times()
+        total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)  # guest is inside user
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        before, self.cpu_before = self.cpu_before, (total, idle)
+        if before is None or total <= before[0]:
+            return None
+        return 100 * (1 - (idle - before[1]) / (total - before[0]))

@@ -21,6 +21,7 @@ BUNDLED = {
     "check.memory": "supervisor.plugins.resources:MemoryCheck",
     "check.cpu": "supervisor.plugins.resources:CpuCheck",
     "check.disk": "supervisor.plugins.resources:DiskCheck",
+    "check.host": "supervisor.plugins.resources:HostCheck",
     "check.log_pattern": "supervisor.plugins.output:LogPattern",
     "check.bus_heartbeat": "supervisor.plugins.bus:BusHeartbeat",
     "recovery.restart": "supervisor.plugins.actions:Restart",
