@@ -8,7 +8,7 @@ token trie, so a pattern costs the topics it matches, not every retained topic.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import msgspec
 from msgspec import Raw
@@ -44,6 +44,8 @@ class RetainedStore:
         self._bytes = 0
         self._owned: dict[tuple[str, int], list[int]] = {}
         """Per sender: [topics, bytes] it holds."""
+        self.changed: Callable[[str], None] | None = None
+        """Told the topic of every value kept or cleared (the persisted ones follow on disk)."""
 
     def __len__(self) -> int:
         return self._topics
@@ -71,6 +73,8 @@ class RetainedStore:
             self._account((old.bot, old.instance), -1, -freed)
         node.kept = Retained(sender[0], sender[1], f.Msg(msg.topic, Raw(bytes(msg.data)), True), host)
         self._account(sender, 1, size)
+        if self.changed is not None:
+            self.changed(msg.topic)
         return None
 
     def clear(self, topic: str) -> None:
@@ -81,6 +85,8 @@ class RetainedStore:
         path[-1].kept = None
         self._account((old.bot, old.instance), -1, -len(old.msg.data))
         self._prune(topic, path)
+        if self.changed is not None:
+            self.changed(topic)
 
     def get(self, topic: str) -> Retained | None:
         path = self._path(topic, create=False)

@@ -90,6 +90,8 @@ class BusConfig(Struct):
     """Bridge this master's bus to NATS (docs/fleet.md); without it nothing of NATS is loaded."""
     checkpoints: int = 3
     """How many checkpoints the master keeps per instance (docs/bus.md, "Checkpoints"); older ones are pruned."""
+    persist: list[str] = []
+    """Topic patterns whose retained values the master keeps in state_dir across restarts (docs/bus.md)."""
 
 
 class Procfile(Struct):
@@ -249,6 +251,7 @@ def loads(data: bytes | str, file: str) -> Procfile:
         _check_log_names(file, bots, tasks, errors)
     bus = convert_table(raw.get("bus", {}), BusConfig, file, "bus", errors, partial=True) or BusConfig()
     limits.check_ranges(file, "bus", bus, limits.BUS, errors)
+    _check_patterns(file, "bus.persist", bus.persist, errors)
     if bus.nats is not None:
         errors.extend(check_nats(file, bus.nats))
     fleet = convert_table(raw.get("fleet", {}), FleetConfig, file, "fleet", errors) or FleetConfig()
@@ -334,17 +337,21 @@ def _check_bot(file: str, key: str, bot: BotConfig, errors: list[ConfigError]) -
     if bot.log is not None:
         _check_log(file, f"{key}.log", bot.log, errors)
     for verb in ("publish", "subscribe", "serve"):
-        for i, pattern in enumerate(getattr(bot.bus, verb) or ()):
-            try:
-                check_pattern(pattern)
-            except BusError as e:
-                errors.append(ConfigError(file, f"{key}.bus.{verb}[{i}]", str(e)))
+        _check_patterns(file, f"{key}.bus.{verb}", getattr(bot.bus, verb) or [], errors)
     if bot.restart_cron is not None:
         try:
             Cron(bot.restart_cron)
         except ValueError as e:
             errors.append(ConfigError(file, f"{key}.restart_cron", str(e)))
     return len(errors) == before
+
+
+def _check_patterns(file: str, key: str, patterns: list[str], errors: list[ConfigError]) -> None:
+    for i, pattern in enumerate(patterns):
+        try:
+            check_pattern(pattern)
+        except BusError as e:
+            errors.append(ConfigError(file, f"{key}[{i}]", str(e)))
 
 
 def _check_dependencies(file: str, raw_bots: dict[str, Any], errors: list[ConfigError]) -> None:

@@ -37,6 +37,5 @@ def plan(old: Procfile, new: Procfile) -> ReloadPlan:
                      if k not in APPLIED_BY_RELOAD and getattr(sup_old, k) != getattr(sup_new, k)]
     if old.http != new.http:
         needs_restart.append("http")
-    if old.bus != new.bus:
-        needs_restart.append("bus.nats")
+    needs_restart += [f"bus.{k}" for k in old.bus.__struct_fields__ if getattr(old.bus, k) != getattr(new.bus, k)]
     return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept, needs_restart=needs_restart)

@@ -4,7 +4,8 @@ restart and a reboot (docs/bus.md, "Checkpoints").
 A checkpoint is the bot's msgpack bytes, kept verbatim in an envelope with a sequence number, the time and a SHA-256
 of the bytes; files are written whole or not at all (the master's `write_atomic`). A restore takes the newest file
 whose checksum still matches and says in the log which newer ones it skipped, so a torn or rotten file costs one
-step back, not the bot's state.
+step back, not the bot's state. `seal` and `unseal` are that envelope on its own: the bus's persisted retained values
+(control/retained_disk.py) are kept in the same file format.
 """
 
 from __future__ import annotations
@@ -30,14 +31,32 @@ class Envelope(msgspec.Struct, array_like=True):
     data: bytes
 
 
+_ENC = msgspec.msgpack.Encoder()
+_DEC = msgspec.msgpack.Decoder(Envelope)
+
+
+def seal(seq: int, data: bytes) -> bytes:
+    """`data` verbatim in an envelope with its number, the time and its SHA-256: one file's bytes."""
+    return _ENC.encode(Envelope(seq, time.time(), hashlib.sha256(data).hexdigest(), data))
+
+
+def unseal(raw: bytes) -> Envelope:
+    """The envelope of one file's bytes; ValueError (saying why) when it does not decode or fails its checksum."""
+    try:
+        env = _DEC.decode(raw)
+    except msgspec.DecodeError as e:
+        raise ValueError(f"unreadable: {e}") from None
+    if hashlib.sha256(env.data).hexdigest() != env.sha256:
+        raise ValueError("fails its checksum")
+    return env
+
+
 class CheckpointStore:
     def __init__(self, root: Path, keep: int, write: Callable[[Path, bytes], None], log: logging.Logger) -> None:
         self.root = root
         self.keep = keep
         self._write = write
         self._log = log
-        self._enc = msgspec.msgpack.Encoder()
-        self._dec = msgspec.msgpack.Decoder(Envelope)
 
     def _dir(self, bot: str, instance: int) -> Path:
         return self.root / bot / str(instance)
@@ -56,8 +75,7 @@ class CheckpointStore:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
         seqs = self._seqs(where)
         seq = (seqs[0] if seqs else 0) + 1
-        env = Envelope(seq, time.time(), hashlib.sha256(data).hexdigest(), data)
-        self._write(where / f"{seq:012d}{SUFFIX}", self._enc.encode(env))
+        self._write(where / f"{seq:012d}{SUFFIX}", seal(seq, data))
         seqs.insert(0, seq)
         for old in seqs[self.keep:]:
             (where / f"{old:012d}{SUFFIX}").unlink(missing_ok=True)
@@ -70,13 +88,11 @@ class CheckpointStore:
         for seq in self._seqs(where):
             path = where / f"{seq:012d}{SUFFIX}"
             try:
-                env = self._dec.decode(path.read_bytes())
-            except (OSError, msgspec.DecodeError) as e:
-                self._log.warning("checkpoint %s unreadable, trying an older one: %s", path, e)
-                skipped += 1
-                continue
-            if hashlib.sha256(env.data).hexdigest() != env.sha256 or env.seq != seq:
-                self._log.warning("checkpoint %s fails its checksum, trying an older one", path)
+                env = unseal(path.read_bytes())
+                if env.seq != seq:
+                    raise ValueError(f"holds number {env.seq}")
+            except (OSError, ValueError) as e:
+                self._log.warning("checkpoint %s %s, trying an older one", path, e)
                 skipped += 1
                 continue
             return env, skipped

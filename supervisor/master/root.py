@@ -22,6 +22,7 @@ from ..config.reload_plan import plan
 from ..control.bus_desk import MasterDesk
 from ..control.handlers import Handlers
 from ..control.protocol import Error, MasterInfo, ReloadReply, Response
+from ..control.retained_disk import RetainedDisk
 from ..control.server import ControlServer
 from ..core.states import State
 from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
@@ -65,6 +66,7 @@ class Master:
         self.fleet = Fleet(self.health, log)
         self.hooks = HookRunner(plugins.hooks)
         self.bus = Broker(procfile.state_dir / "bus.sock", log=log)
+        self.persisted = RetainedDisk(procfile.state_dir / "retained", procfile.bus.persist, self.bus.retained, write_atomic, log)
         self._started_at = time.time()
         self.guard = Guard(log, paths.status_file(procfile.state_dir), died_record(procfile.file, self._started_at))
         self.tasks: dict[str, ScheduledTask] = {}
@@ -182,6 +184,7 @@ class Master:
         write_pidfile(self.procfile.state_dir)
         self.guard.start()
         self.containment = boxes.contain(self.procfile, self._base_env, self.guard, log)
+        await self.persisted.restore()
         await self.bus.start()
         self.desk.attach(self.bus.requests.serve, self.bus.flush, self.bus.requests.answer)  # type: ignore[arg-type]
         if self.kill_switch.state.active:
@@ -296,6 +299,7 @@ class Master:
         if self.bridge is not None:
             await self.bridge.close()
         await self.bus.close()
+        await self.persisted.close()
         self.containment.close()
         self.guard.close()
         paths.pid_file(self.procfile.state_dir).unlink(missing_ok=True)
