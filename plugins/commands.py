@@ -28,10 +28,13 @@ def environment(ctx: CheckContext, reason: str | None = None) -> dict[str, str]:
     return env
 
 
-async def run(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Exit status and the last output line; if cancelled (timed out), kill the command's whole group."""
+async def run(cmd: list[str], env: dict[str, str], cwd: str | None) -> tuple[int, str]:
+    """Exit status and the last output line; if cancelled (timed out), kill the command's whole group.
+
+    It runs where the bot runs (`cwd`), so `cmd = ["python3", "scripts/heal.py"]` means the same file as in the bot's
+    own cmd, whatever directory the master was started from (a daemonized master sits in /)."""
     proc = await asyncio.create_subprocess_exec(
-        *cmd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *cmd, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     try:
         out, _ = await proc.communicate()
@@ -47,14 +50,14 @@ async def run(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 class ExecCheck(HealthCheck):
-    """Run a command with SUPCTL_BOT/INSTANCE/PID set; exit 0 is healthy, else its last output line is the reason."""
+    """Run a command (in the bot's working directory) with SUPCTL_BOT/INSTANCE/PID set; exit 0 is healthy, else its last output line is the reason."""
 
     name = "exec"
     Options = ExecOptions
 
     async def check(self, ctx: CheckContext) -> Result:
         try:
-            code, last = await run(split_argv(self.options.cmd), environment(ctx))
+            code, last = await run(split_argv(self.options.cmd), environment(ctx), ctx.cwd)
         except OSError as e:
             return Result.fail(f"cannot run {split_argv(self.options.cmd)[0]}: {e.strerror or e}")
         if code == 0:
@@ -63,12 +66,12 @@ class ExecCheck(HealthCheck):
 
 
 class ExecRecovery(Recovery):
-    """Run a command with SUPCTL_BOT/INSTANCE/PID/REASON set; a non-zero exit fails the recovery."""
+    """Run a command (in the bot's working directory) with SUPCTL_BOT/INSTANCE/PID/REASON set; a non-zero exit fails the recovery."""
 
     name = "exec"
     Options = ExecOptions
 
     async def recover(self, ctx: RecoveryContext, failure: str) -> None:
-        code, last = await run(split_argv(self.options.cmd), environment(ctx, failure))
+        code, last = await run(split_argv(self.options.cmd), environment(ctx, failure), ctx.cwd)
         if code != 0:
             raise RuntimeError(f"{split_argv(self.options.cmd)[0]} exited {code}" + (f": {last}" if last else ""))

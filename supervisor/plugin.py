@@ -89,6 +89,8 @@ class CheckContext(msgspec.Struct, frozen=True, kw_only=True):
     """The instance's process first, then its descendants; empty when no process runs."""
     bus: BusView | None = None
     lines: Callable[[int], list[str]] = _no_lines
+    cwd: str | None = None
+    """The instance's working directory (its `cwd`, or the procfile's directory): where its relative paths point."""
 
     def last_lines(self, n: int) -> list[str]:
         """The instance's last n output lines (stdout and stderr interleaved), oldest first."""

@@ -50,7 +50,7 @@ class InstanceHealth:
         pid = inst.pid
         return CheckContext(bot=inst.bot, instance=inst.index, pid=pid, processes=await self._tree.snapshot(pid),
                             state=inst.state.value, logger=self._logger, bus=self._bus(),
-                            lines=lambda n: tail_lines(log_path, n))
+                            lines=lambda n: tail_lines(log_path, n), cwd=str(inst.launch.cwd))
 
     def control(self) -> BotControl:
         return self._control

@@ -82,8 +82,10 @@ class FakeTarget:
     """An InstanceTarget over a real (or no) process, recording every result and status it is told."""
 
     def __init__(self, bot: str = "api", pid: int | None = None, *, state: str = "RUNNING",
-                 lines: Callable[[int], list[str]] | None = None, bus: BusView | None = None) -> None:
+                 lines: Callable[[int], list[str]] | None = None, bus: BusView | None = None,
+                 cwd: str | None = None) -> None:
         self.bot = bot
+        self.cwd = cwd
         self.pid = pid
         self.state = state
         self.lines = lines or (lambda n: [])
@@ -96,7 +98,7 @@ class FakeTarget:
 
     async def context(self) -> CheckContext:
         return CheckContext(bot=self.bot, instance=0, pid=self.pid, processes=await self._tree.snapshot(self.pid),
-                            state=self.state, logger=self.logger, bus=self.bus, lines=self.lines)
+                            state=self.state, logger=self.logger, bus=self.bus, lines=self.lines, cwd=self.cwd)
 
     def control(self) -> RecordingControl:
         return self.controller

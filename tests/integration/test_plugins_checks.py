@@ -313,6 +313,31 @@ def test_exec_recovery_gets_bot_environment(registry, tmp_path):
     assert env["SUPCTL_REASON"].startswith("tcp: connect 127.0.0.1:1")
 
 
+def test_exec_check_and_recovery_run_in_the_bots_working_directory(registry, tmp_path):
+    """A relative path in cmd means the bot's directory, not the master's (a daemonized master sits in /)."""
+    (tmp_path / "here.py").write_text("import os; print(os.getcwd()); open('seen', 'a').write(os.getcwd() + '\\n')")
+
+    async def go():
+        target = FakeTarget(pid=os.getpid(), cwd=str(tmp_path))
+        check = runner_for(registry, target, check="exec", cmd=[sys.executable, "here.py"])
+        recovery = runner_for(registry, target, check="tcp", port=1, failures=1,
+                              recover={"name": "exec", "cmd": [sys.executable, "here.py"]})
+        check.start()
+        found = await results(target, 1)
+        await check.stop()
+        recovery.start()
+        while not any(r.kind == "recovery" for r in recovery.history()):
+            await asyncio.sleep(0.01)
+        await recovery.stop()
+        return found[0], next(r for r in recovery.history() if r.kind == "recovery")
+
+    assert os.getcwd() != str(tmp_path)
+    result, record = run(go())
+    assert result.healthy and result.reason == str(tmp_path), result.reason
+    assert record.ok, record.reason
+    assert (tmp_path / "seen").read_text().splitlines() == [str(tmp_path)] * 2, "the check's run, then the recovery's"
+
+
 def test_webhook_retries_in_the_background_until_delivered(registry):
     async def go():
         async with HttpServer([(503, ""), (200, "")]) as server:
