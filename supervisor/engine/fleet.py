@@ -11,9 +11,9 @@ from typing import Protocol
 import msgspec
 
 from ..config.procfile import BotConfig
-from ..core.states import State
+from ..core.states import ALIVE, State
 from .bot import Bot
-from .instance import Instance
+from .instance import Instance, RestartCause
 
 
 class Readiness(Protocol):
@@ -56,9 +56,10 @@ class Fleet:
             self._log.info("%s: restarting (%s)", inst.name, reason)
         await asyncio.gather(*(inst.recycle(reason) for inst in dependents))
 
-    async def restart_bot(self, name: str, reason: str) -> None:
+    async def restart_bot(self, name: str, reason: str, cause: RestartCause) -> None:
+        """A restart by restart_cron or watch (`cause`)."""
         self._log.info("%s: restarting (%s)", name, reason)
-        await self.act("restart", name, self.bots[name].instances)
+        await self.act("restart", name, self.bots[name].instances, reason, cause)
 
     def start_bot(self, name: str, reason: str = "autostart") -> None:
         """Start once every dependency is ready; waits in the background so the caller never blocks."""
@@ -124,15 +125,21 @@ class Fleet:
             return f"{name} has instances 0..{len(bot.instances) - 1}, not {k!r}"
         return [bot.instances[int(k)]]
 
-    async def act(self, verb: str, target: str | None, selected: list[Instance]) -> Outcome:
+    async def act(self, verb: str, target: str | None, selected: list[Instance], reason: str | None = None,
+                  cause: RestartCause = "manual") -> Outcome:
+        """`cause` is what a restart of a live instance counts as; restarting a stopped one is a start."""
         if verb in ("start", "restart"):
             held = {i.bot: why for i in selected if (why := self.gate(i.config))}
             if held:
                 return Outcome(message=f"refused to {verb} {', '.join(held)}: {next(iter(held.values()))}; "
                                "release it with: supctl kill-switch off", affected=[], ok=False)
+        if verb == "restart":
+            for inst in selected:
+                if inst.state in ALIVE or inst.state == State.BACKOFF:
+                    inst.count_restart(cause)
         whole_bots = target is not None and ":" not in target
         names = list(self.bots) if target == "all" else [target] if whole_bots else []
-        reason = f"{verb} requested"
+        reason = reason or f"{verb} requested"
         if names and verb in ("stop", "restart"):
             await self.stop_bots(names, reason)
         elif verb == "stop":

@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -31,6 +32,10 @@ KILL_WAIT = 5.0
 
 
 KILLED_AFTER_TIMEOUT = "SIGKILL after stop_timeout"
+
+RestartCause = Literal["exit", "health", "manual", "cron", "watch"]
+"""Why an instance was restarted: its process ended on its own (a crash, or an exit under restart = "always"), a
+health recovery recycled it, or a restart verb (supctl, HTTP), restart_cron or watch restarted it."""
 
 
 class ExitInfo(msgspec.Struct, frozen=True):
@@ -90,6 +95,9 @@ class Instance:
         self.pid: int | None = None
         self.started_at: float | None = None
         self.restarts = 0
+        """Restarts after an exit or a recycle (what the restart budget spends), shown as status's `restarts`."""
+        self.restarts_by: dict[RestartCause, int] = {}
+        """Every restart since the master started by cause (RestartCause), for supctl_instance_restarts_total."""
         self.last_exit: ExitInfo | None = None
         self.next_try_at: float | None = None
         """While in BACKOFF: when the next start is due (epoch seconds)."""
@@ -228,6 +236,7 @@ class Instance:
             delay = backoff_delay(attempt, b.initial, b.factor, b.max, b.jitter, self._rng)
             attempt += 1
             self.restarts += 1
+            self.count_restart("exit" if recycled is None else "health")
             self.next_try_at = time.time() + delay
             self._set(State.BACKOFF, f"exited with {exit_info.describe()}; restart {self.restarts} in {delay:.3f}s")
             await self._sleep(delay)
@@ -236,6 +245,9 @@ class Instance:
                 self._set(State.STOPPED, f"not restarted: {held}")
                 return
             reason = f"restart after backoff {delay:.3f}s"
+
+    def count_restart(self, cause: RestartCause) -> None:
+        self.restarts_by[cause] = self.restarts_by.get(cause, 0) + 1
 
     def _should_restart(self, exit_info: ExitInfo, was_running: bool) -> bool:
         policy = self.config.restart

@@ -12,10 +12,10 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..bus.frames import BusStats
+from ..bus.state import FleetDegradation
 from ..control.protocol import BridgeStatus
 from ..core.states import ALIVE, State
 from ..engine.fleet import Fleet
-from ..bus.state import FleetDegradation
 from ..engine.kill_switch import KillSwitch
 from ..health.degradation import LEVELS
 from ..health.target import HealthBoard
@@ -83,8 +83,8 @@ class FleetCollector(Collector):
         up = GaugeMetricFamily("supctl_instance_up", "1 when the instance is RUNNING", labels=labels)
         state = GaugeMetricFamily("supctl_instance_state", "The instance's current state (always 1; the state "
                                   "label changes)", labels=[*labels, "state"])
-        restarts = CounterMetricFamily("supctl_instance_restarts", "Restarts after an exit, since the master started",
-                                       labels=[*labels, "reason"])
+        restarts = CounterMetricFamily("supctl_instance_restarts", "Restarts since the master started, by reason: exit, "
+                                       "health, manual, cron, watch", labels=[*labels, "reason"])
         cpu = CounterMetricFamily("supctl_instance_cpu_seconds", "CPU time of the instance's process and its reaped "
                                   "children (resets when the process restarts)", labels=labels)
         rss = GaugeMetricFamily("supctl_instance_resident_memory_bytes", "Resident memory of the instance's process",
@@ -96,7 +96,10 @@ class FleetCollector(Collector):
             key = {"bot": inst.bot, "instance": str(inst.index)}
             _add(up, "supctl_instance_up", key, 1.0 if inst.state is running else 0.0)
             _add(state, "supctl_instance_state", {**key, "state": inst.state.value}, 1.0)
-            _add(restarts, "supctl_instance_restarts_total", {**key, "reason": "exit"}, inst.restarts)
+            _add(restarts, "supctl_instance_restarts_total", {**key, "reason": "exit"}, inst.restarts_by.get("exit", 0))
+            for cause, n in inst.restarts_by.items():  # the other reasons once they happened: 5x the series otherwise
+                if cause != "exit":
+                    _add(restarts, "supctl_instance_restarts_total", {**key, "reason": cause}, n)
             if inst.state in ALIVE and inst.pid is not None:
                 usage = proc_stat(inst.pid)
                 if usage is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config.procfile import BotConfig
 from ..config.schedules import Cron
+from ..engine.instance import RestartCause
 from .schedule import Scheduler
 from .watch import watch_paths
 
@@ -47,16 +48,17 @@ class Automations:
             self._logger.error("%s: %s failed", who, task.get_name(), exc_info=task.exception())
 
     def for_bot(self, name: str, bot: BotConfig, cwd: Path, timezone: str,
-                restart: Callable[[str, str], Awaitable[object]]) -> None:
+                restart: Callable[[str, str, RestartCause], Awaitable[object]]) -> None:
+        """`restart(name, reason, cause)`: cause is "cron" or "watch" (the restart reason in /metrics)."""
         if bot.restart_cron:
             def due(_: object) -> None:
-                self._spawn(name, restart(name, f"restart_cron {bot.restart_cron}"))  # type: ignore[arg-type]
+                self._spawn(name, restart(name, f"restart_cron {bot.restart_cron}", "cron"))  # type: ignore[arg-type]
 
             self._spawn(name, Scheduler(Cron(bot.restart_cron, timezone), due).run())
         if bot.watch:
             async def changed(paths: set[str]) -> None:
                 shown = ", ".join(sorted(paths)[:3]) + (" ..." if len(paths) > 3 else "")
-                await restart(name, f"watched files changed: {shown}")
+                await restart(name, f"watched files changed: {shown}", "watch")
 
             self._watch(name, cwd, bot.watch, bot.watch_ignore, changed)
 

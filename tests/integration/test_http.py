@@ -138,6 +138,45 @@ def test_metrics_pass_promtool(master) -> None:
     assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
 
 
+def restart_counts(url: str, bot: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics").text
+    return {m[1]: float(m[2]) for m in re.finditer(
+        rf'^supctl_instance_restarts_total\{{bot="{bot}",instance="0",reason="(\w+)"\}} (\S+)$', text, re.MULTILINE)}
+
+
+def test_restarts_are_counted_by_reason(master, tmp_path: Path) -> None:
+    """A crash, a health recovery and a restart by hand land in three series; the text still passes promtool."""
+    flag = tmp_path / "fail-once"
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        {HTTP}
+        [bots.app]
+        cmd = {toml_argv(bot("sleeper"))}
+        start_grace = "100ms"
+        backoff = {{ initial = "50ms" }}
+        [[bots.app.health]]
+        check = "exec"
+        cmd = ["sh", "-c", "if [ -e {flag} ]; then rm {flag}; exit 1; fi"]
+        every = "100ms"
+        failures = 1
+        recover = "restart"
+    ''')
+    url = base_url(m)
+    m.wait_transition("app:0", "RUNNING")
+    assert restart_counts(url, "app") == {"exit": 0}
+    os.kill(status(url)["app:0"]["pid"], signal.SIGKILL)
+    m.wait_transition("app:0", "RUNNING", count=2)
+    flag.touch()
+    m.wait_transition("app:0", "RUNNING", count=3, timeout=30)
+    assert not flag.exists()
+    assert httpx.post(f"{url}/bots/app/restart", headers=auth(m), timeout=30).json()["ok"]
+    assert restart_counts(url, "app") == {"exit": 1, "health": 1, "manual": 1}
+    check = subprocess.run(["promtool", "check", "metrics"], input=httpx.get(f"{url}/metrics").text, capture_output=True,
+                           text=True, check=False)
+    assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
+
+
 def maps_mention(pid: int, word: str) -> bool:
     with open(f"/proc/{pid}/maps") as f:
         return word in f.read()

@@ -20,7 +20,7 @@ from supervisor.http.metrics import FleetCollector, check_labels, exposition, pr
 def fleet_registry(pid: int):
     states = list(State)
     insts = [SimpleNamespace(bot=f"bot{i % 7}", index=i, state=states[i % len(states)], restarts=i, pid=pid,
-                             started_at=time.time()) for i in range(40)]
+                             restarts_by={"exit": i, "manual": i % 2}, started_at=time.time()) for i in range(40)]
     runner = SimpleNamespace(
         history=lambda: [Record(kind="check", index=0, name="http", ok=True, reason="", time=1.0, duration=0.25)],
         status=lambda: HealthStatus(state="healthy", reason="", checks=[
