@@ -275,6 +275,8 @@ def _factory(file: str, key: str, cls: Any, raw: dict[str, Any], registry: Regis
         cls(options)
     except (ValueError, TypeError) as e:
         raise ConfigError(file, key, str(e)) from e
+    except Exception as e:  # a plugin that cannot be built is a procfile error, never an internal one
+        raise ConfigError(file, key, f"{cls.__qualname__} cannot be built: {type(e).__name__}: {e}") from e
     return lambda: cls(options)
 
 

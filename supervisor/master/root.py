@@ -18,14 +18,12 @@ from ..bus.state import DEGRADATION, FleetDegradation
 from ..config import paths
 from ..config.procfile import Procfile
 from ..config.registry import Claim
-from ..config.reload_plan import plan
 from ..control.bus_desk import MasterDesk
 from ..control.handlers import Handlers
-from ..control.protocol import Error, MasterInfo, ReloadReply, Response
+from ..control.protocol import Error, MasterInfo, Response
 from ..control.retained_disk import RetainedDisk
 from ..control.server import ControlServer
 from ..core.states import State
-from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
 from ..engine import boxes
 from ..engine.bot import Bot
 from ..engine.checkpoints import CheckpointStore
@@ -35,23 +33,23 @@ from ..engine.guardian_link import Guard
 from ..engine.instance import Instance, Transition
 from ..engine.kill_switch import TOPIC as KILL_SWITCH_TOPIC
 from ..engine.kill_switch import KillSwitch, KillSwitchState
-from ..core.errors import ConfigErrors
-from ..http.hub import EventHub
-from ..health import setup as plugin_setup
 from ..health.degradation import Degradation
 from ..health.hooks import HookRunner
 from ..health.setup import PluginSetup
 from ..health.target import HealthBoard, InstanceHealth
+from ..http.hub import EventHub
 from ..jobs.automation import Automations
 from ..jobs.tasks import ScheduledTask
 from ..output.echo import Echo
 from ..output.master_log import setup_logging
 from ..plugin import ProcessEvent
 from ..systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
+from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
+from .reload import Reload
 
 if TYPE_CHECKING:
-    from ..http.server import HttpServer
     from ..bridge.nats import NatsBridge
+    from ..http.server import HttpServer
 
 log = logging.getLogger("supctl")
 
@@ -94,7 +92,7 @@ class Master:
         self._base_env = {**child_env(os.environ), **boxes.fleet_mark()}
         self._reloading = asyncio.Lock()
         """Reload and shutdown hold it: they never interleave."""
-        self._closing = False
+        self.closing = False
         self.automations = Automations(log)
         self.notifier = Notifier.from_env()
         self._systemd_ready = False
@@ -196,8 +194,8 @@ class Master:
         self._status("running")
         self.hooks.start()
         for name in self.procfile.start_order():
-            self._add_bot(name)
-        self._start_tasks(list(self.procfile.tasks))
+            self.add_bot(name)
+        self.start_tasks(list(self.procfile.tasks))
         if self.procfile.supervisor.reload_on_change:
             self.automations.for_procfile(Path(self.procfile.file), self.reload)
         watchdog = self._start_watchdog()
@@ -241,12 +239,12 @@ class Master:
             return None
         return asyncio.get_running_loop().create_task(watchdog_loop(self.notifier, interval))
 
-    def _start_tasks(self, names: list[str]) -> None:
+    def start_tasks(self, names: list[str]) -> None:
         for name in names:
             task = self.tasks[name] = ScheduledTask(name, self.procfile.tasks[name], self.procfile, self._base_env, log, self.guard, self.containment)
             task.start()
 
-    async def _stop_tasks(self, names: list[str]) -> None:
+    async def stop_tasks(self, names: list[str]) -> None:
         await asyncio.gather(*(self.tasks.pop(n).stop() for n in names))
 
     def _on_signal(self, sig: signal.Signals) -> None:
@@ -258,17 +256,24 @@ class Master:
             log.info("received %s: shutting down", sig.name)
             self._shutdown.set()
 
-    def _add_bot(self, name: str) -> None:
+    def add_bot(self, name: str) -> None:
+        """A bot from self.procfile, started if autostart. What can fail (its boxes, each instance's plugin objects)
+        is built before anything is registered, so a failure leaves nothing behind (a reload rolls back on it)."""
+        bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, self.containment,
+                  guard=self.guard, instance_env=self._bus_env, gate=self.kill_switch.holds)
+        specs = self.plugins.health.get(name)
+        try:
+            checks = [InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
+                                     self.fleet.stop_instance, self.fleet.restart_dependents) for inst in bot.instances] if specs else []
+        except BaseException:
+            self._forget(bot)
+            raise
         access = self.procfile.bots[name].bus
         self.bus.permit(name, access.publish, access.subscribe, access.serve)
-        self.fleet.bots[name] = bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, self.containment,
-                                          guard=self.guard, instance_env=self._bus_env, gate=self.kill_switch.holds)
+        self.fleet.bots[name] = bot
         for inst in bot.instances if self.echo else ():
             inst.log.mirror = self.echo.sink(f"{name}-{inst.index}", len(self.fleet.bots) + inst.index)  # type: ignore[union-attr]
-        specs = self.plugins.health.get(name)
-        if specs:
-            checks = [InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
-                                     self.fleet.stop_instance, self.fleet.restart_dependents) for inst in bot.instances]
+        if checks:
             for c in checks:
                 c.inst.on_spawn = c.runner.begin
             self.health.add(name, checks)
@@ -277,9 +282,19 @@ class Master:
         if bot.config.autostart:
             self.fleet.start_bot(name)
 
+    def drop_bot(self, name: str) -> None:
+        """A stopped bot out of the fleet: its logs closed, its bus tokens and allow lists gone."""
+        self._forget(self.fleet.bots.pop(name))
+        self.bus.permit(name)
+
+    def _forget(self, bot: Bot) -> None:
+        bot.close_logs()
+        for inst in bot.instances:
+            self.bus.revoke_token(bot.name, inst.index)
+
     async def shutdown(self) -> None:
         self._status("stopping")
-        self._closing = True
+        self.closing = True
         async with self._reloading:  # a reload in flight sees _closing and stops before starting anything
             await self._shutdown_locked()
 
@@ -289,7 +304,7 @@ class Master:
         if self.http is not None:
             await self.http.close()
         await self.health.close()
-        await self._stop_tasks(list(self.tasks))
+        await self.stop_tasks(list(self.tasks))
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.fleet.bots))
         await self.fleet.stop_bots(list(self.fleet.bots), "master shutdown", retire=True)
         for bot in self.fleet.bots.values():
@@ -310,61 +325,10 @@ class Master:
         await self.control.close()
 
     async def reload(self) -> Response:
-        if self._closing:
+        if self.closing:
             return Error(message=f"{self.procfile.file}: reload refused: the master is shutting down")
         async with self._reloading:
-            try:
-                new, plugins = plugin_setup.load(self.procfile.file)
-            except ConfigErrors as e:
-                log.error("reload rejected, nothing changed:\n%s", e)
-                return Error(message=f"reload rejected, nothing changed:\n{e}")
-            if new.state_dir != self.procfile.state_dir:
-                return Error(message=f"{new.file}: supervisor.state_dir cannot change on reload (restart the master)")
-            p = plan(self.procfile, new)
-            log.info("reload: added %s, removed %s, restarted %s, kept %s", p.added, p.removed, p.changed, p.kept)
-            if p.needs_restart:
-                log.warning("reload: %s changed; this takes full effect when the master restarts", ", ".join(p.needs_restart))
-            stale_tasks = [n for n, t in self.procfile.tasks.items() if new.tasks.get(n) != t]
-            await self._stop_tasks(stale_tasks)
-            for name in p.removed + p.changed:
-                await self.automations.cancel(name)
-                await self.health.drop(name)
-            await self.fleet.stop_bots(p.removed + p.changed, "removed or changed by reload", retire=True)
-            for name in p.removed + p.changed:
-                gone = self.fleet.bots.pop(name)
-                gone.close_logs()
-                for inst in gone.instances:
-                    self.bus.revoke_token(name, inst.index)
-                self.bus.permit(name)
-            if self._closing:
-                log.warning("reload stopped after stopping %s: the master is shutting down", p.removed + p.changed)
-                return Error(message=f"{new.file}: reload stopped part-way (nothing new started): the master is shutting down")
-            self._follow_reload_on_change(new)
-            await self._follow_hooks(new, plugins)
-            self.procfile, self.plugins = new, plugins
-            self.fleet.bots = {n: self.fleet.bots[n] for n in new.start_order() if n in self.fleet.bots}
-            for name in p.added + p.changed:
-                self._add_bot(name)
-            self._start_tasks([n for n in new.tasks if n not in self.tasks])
-            return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept, needs_restart=p.needs_restart)
-
-    def _follow_reload_on_change(self, new: Procfile) -> None:
-        was, now = self.procfile.supervisor.reload_on_change, new.supervisor.reload_on_change
-        if now and not was:
-            self.automations.for_procfile(Path(new.file), self.reload)
-        elif was and not now:
-            self.automations.stop_procfile_watch()
-
-    async def _follow_hooks(self, new: Procfile, plugins: PluginSetup) -> None:
-        """New hooks hear every event from now on; the old ones finish what they had queued, then close."""
-        old_sup, new_sup = self.procfile.supervisor, new.supervisor
-        if (old_sup.hooks, old_sup.plugin_paths) == (new_sup.hooks, new_sup.plugin_paths):
-            return
-        old, self.hooks = self.hooks, HookRunner(plugins.hooks)
-        self.hooks.start()
-        log.info("reload: event hooks replaced (%d now)", len(plugins.hooks))
-        await old.drain(5.0)
-        await old.stop()
+            return await Reload(self).run()
 
     async def _shutdown_and_wait(self) -> None:
         self._shutdown.set()
