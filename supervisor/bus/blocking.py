@@ -84,8 +84,8 @@ class BlockingClient:
     def restore(self, type: Any = None, timeout: float = 10.0) -> Any:
         return self._call(self._client.restore(type, timeout))
 
-    def degradation(self, timeout: float = 5.0) -> Any:
-        return self._call(self._client.degradation(timeout))
+    def degradation(self, timeout: float = 5.0, group: str | None = None) -> Any:
+        return self._call(self._client.degradation(timeout, group))
 
     def peers(self) -> list[tuple[str, int]]:
         return self._call(self._client.peers())

@@ -14,7 +14,8 @@ import msgspec
 CHECKPOINT = "supctl.checkpoint.save"
 RESTORE = "supctl.checkpoint.restore"
 DEGRADATION = "supctl.fleet.degradation"
-"""Published retained by the master on every level change, and answered as a request with the level now."""
+"""Published retained by the master on every level change, and answered as a request with the level now; a group's
+level is on DEGRADATION.GROUP."""
 
 
 class Saved(msgspec.Struct):
@@ -35,7 +36,7 @@ class Restored(msgspec.Struct):
 
 
 class FleetDegradation(msgspec.Struct, kw_only=True):
-    """The fleet's degradation level (`[fleet.degradation]`) and the counts behind it."""
+    """The fleet's degradation level (`[fleet.degradation]`), or one group's, and the counts behind it."""
 
     level: str = "normal"
     """normal, reduced, minimal or emergency."""
@@ -44,9 +45,14 @@ class FleetDegradation(msgspec.Struct, kw_only=True):
     share: float = 1.0
     since: float = 0.0
     """When this level began, seconds since the epoch."""
+    group: str = ""
+    """Empty for the whole fleet, else the `[fleet.degradation.groups.NAME]` this level is over."""
+    groups: list[FleetDegradation] = []
+    """The fleet's answer to `degradation()` (and in status, /health) carries each group's level here."""
 
     def describe(self) -> str:
-        return f"fleet degradation {self.level}: {self.healthy} of {self.total} instances healthy ({self.share:.0%})"
+        who = f"group {self.group}" if self.group else "fleet"
+        return f"{who} degradation {self.level}: {self.healthy} of {self.total} instances healthy ({self.share:.0%})"
 
 
 class _Requester(Protocol):
@@ -68,8 +74,9 @@ class MasterCalls:
             return None
         return msgspec.msgpack.decode(got.data, type=type) if type is not None else msgspec.msgpack.decode(got.data)
 
-    async def degradation(self: _Requester, timeout: float = 5.0) -> FleetDegradation:
-        """The fleet's level now (or subscribe to `supctl.fleet.degradation` to hear each change); a BusError when the
-        procfile has no `[fleet.degradation]`."""
-        level: FleetDegradation = await self.request(DEGRADATION, None, timeout, type=FleetDegradation)
+    async def degradation(self: _Requester, timeout: float = 5.0, group: str | None = None) -> FleetDegradation:
+        """The fleet's level now, with each group's in `groups`, or only `group`'s (subscribe to
+        `supctl.fleet.degradation` or `supctl.fleet.degradation.GROUP` to hear each change); a BusError when the
+        procfile has no `[fleet.degradation]` or no such group."""
+        level: FleetDegradation = await self.request(DEGRADATION, group, timeout, type=FleetDegradation)
         return level

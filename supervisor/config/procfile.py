@@ -255,7 +255,7 @@ def loads(data: bytes | str, file: str) -> Procfile:
     if bus.nats is not None:
         errors.extend(check_nats(file, bus.nats))
     fleet = convert_table(raw.get("fleet", {}), FleetConfig, file, "fleet", errors) or FleetConfig()
-    errors.extend(check_fleet(file, fleet))
+    errors.extend(check_fleet(file, fleet, list(bots_raw)))
     if errors:
         raise ConfigErrors(errors, Procfile(file=str(Path(file).resolve()), supervisor=sup, bots=partial, tasks=tasks,
                                             http=http, bus=bus))

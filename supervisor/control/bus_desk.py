@@ -36,12 +36,26 @@ class MasterDesk:
             serve(desk, topic)
         return desk
 
+    def _level(self, req: f.Request) -> FleetDegradation:
+        """The fleet's level (with its groups'), or the one group's the request names."""
+        level = self._degradation()
+        if level is None:
+            raise BusError(f"{DEGRADATION}: this procfile has no [fleet.degradation]")
+        try:
+            group = msgspec.msgpack.decode(req.data, type=str | None)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise BusError(f"{DEGRADATION}: expected a group name or nothing: {e}") from None
+        if group is None:
+            return level
+        for g in level.groups:
+            if g.group == group:
+                return g
+        known = ", ".join(g.group for g in level.groups) or "none"
+        raise BusError(f"{DEGRADATION}: no group {group!r} in [fleet.degradation.groups] (groups: {known})")
+
     async def answer(self, req: f.Request) -> bytes:
         if req.topic == DEGRADATION:
-            level = self._degradation()
-            if level is None:
-                raise BusError(f"{DEGRADATION}: this procfile has no [fleet.degradation]")
-            return self._enc.encode(level)
+            return self._enc.encode(self._level(req))
         who = f"{req.bot}:{req.instance}"
         if req.host or not self._is_bot(req.bot):
             raise BusError(f"{req.topic}: only a bot of this master keeps checkpoints here, not {who}"

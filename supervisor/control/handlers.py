@@ -140,7 +140,7 @@ class Handlers:
         report = fds.report(sum(len(b.instances) for b in self._fleet.bots.values()))
         level = self.degradation()
         return StatusReply(master=self.master, instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status(),
-                           degradation=DegradationStatus(**msgspec.structs.asdict(level)) if level else None,
+                           degradation=msgspec.convert(msgspec.to_builtins(level), DegradationStatus) if level else None,
                            fds=FdUsage(open=report.open, soft=report.soft, hard=report.hard, needed=report.needed))
 
     async def _on_summary(self, request: SummaryRequest) -> Summary:

@@ -209,6 +209,10 @@ class DegradationStatus(msgspec.Struct, kw_only=True):
     total: int
     share: float
     since: float
+    group: str = ""
+    """Empty for the fleet; a group's name in `groups`."""
+    groups: list[DegradationStatus] = []
+    """Each `[fleet.degradation.groups.NAME]`'s level over its own bots' instances."""
 
 
 class StatusReply(Frame):

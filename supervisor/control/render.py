@@ -126,9 +126,9 @@ def fit(headers: list[str], cells: list[list[str]], width: int) -> None:
 
 
 def degradation_line(d: DegradationStatus, now: float) -> str:
-    """`[fleet.degradation]` in one line under `supctl status`."""
-    return (f"fleet degradation: {d.level} for {duration(now - d.since)} "
-            f"({d.healthy} of {d.total} instances healthy, {d.share:.0%})")
+    """`[fleet.degradation]` under `supctl status`: the fleet's line, then one per group."""
+    return "\n".join(f"{f'group {x.group}' if x.group else 'fleet'} degradation: {x.level} for {duration(now - x.since)} "
+                     f"({x.healthy} of {x.total} instances healthy, {x.share:.0%})" for x in (d, *d.groups))
 
 
 def bridge_line(b: BridgeStatus, now: float) -> str:

@@ -1,4 +1,5 @@
-"""The fleet's degradation level from the share of healthy instances (`[fleet.degradation]`, docs/plugins.md).
+"""The fleet's degradation level from the share of healthy instances (`[fleet.degradation]`, docs/plugins.md), and
+each group's over its own bots' instances (`[fleet.degradation.groups.NAME]`).
 
 Recomputed on every transition and health change. An instance that has not finished its first start (never RUNNING,
 never exited) or whose checks have not decided yet counts in neither the healthy nor the total, so a master that is
@@ -11,9 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+import msgspec
 
 from ..bus.state import FleetDegradation
-from ..config.fleet import DegradationConfig
+from ..config.fleet import DegradationConfig, Thresholds
 from ..core.states import State
 from ..engine.instance import Instance
 from .target import HealthBoard
@@ -21,7 +23,7 @@ from .target import HealthBoard
 LEVELS = ("normal", "reduced", "minimal", "emergency")
 
 
-def level_of(share: float, cfg: DegradationConfig) -> str:
+def level_of(share: float, cfg: Thresholds) -> str:
     """The deepest level whose threshold the share is below."""
     if share < cfg.emergency:
         return "emergency"
@@ -51,16 +53,35 @@ class Degradation:
         self._board = board
         self._announce = announce
         self.state = FleetDegradation(since=time.time())
+        self.groups = {name: FleetDegradation(since=self.state.since, group=name) for name in cfg.groups}
+        self._members = {name: frozenset(g.bots) for name, g in cfg.groups.items()}
+
+    def now(self) -> FleetDegradation:
+        """The fleet's level with every group's in `groups`: what status, /health, /metrics and a bot asking see."""
+        return msgspec.structs.replace(self.state, groups=list(self.groups.values()))
 
     def update(self) -> None:
-        """Recount; `announce(new, old_level)` when the level changes."""
-        votes = [v for v in (_counts(i, self._board) for i in self._instances()) if v is not None]
-        healthy, total = sum(votes), len(votes)
-        share = healthy / total if total else 1.0
-        level = level_of(share, self.cfg)
+        """Recount the fleet and each group; `announce(new, old_level)` for each whose level changes, once it is the
+        state here."""
+        votes = [(i.bot, v) for i in self._instances() if (v := _counts(i, self._board)) is not None]
         old = self.state
-        if level == old.level:
-            old.healthy, old.total, old.share = healthy, total, share
-            return
-        self.state = FleetDegradation(level=level, healthy=healthy, total=total, share=share, since=time.time())
-        self._announce(self.state, old.level)
+        self.state = _settle(old, [v for _, v in votes], self.cfg)
+        changed = [(self.state, old.level)] if self.state is not old else []
+        for name, group in self.cfg.groups.items():
+            old = self.groups[name]
+            new = self.groups[name] = _settle(old, [v for bot, v in votes if bot in self._members[name]], group)
+            if new is not old:
+                changed.append((new, old.level))
+        for new, was in changed:
+            self._announce(new, was)
+
+
+def _settle(old: FleetDegradation, votes: list[bool], cfg: Thresholds) -> FleetDegradation:
+    """The same record with new counts while the level holds, else a new one from now."""
+    healthy, total = sum(votes), len(votes)
+    share = healthy / total if total else 1.0
+    level = level_of(share, cfg)
+    if level == old.level:
+        old.healthy, old.total, old.share = healthy, total, share
+        return old
+    return FleetDegradation(level=level, healthy=healthy, total=total, share=share, since=time.time(), group=old.group)

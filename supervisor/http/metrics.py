@@ -203,7 +203,16 @@ class FleetCollector(Collector):
         gauge.add_metric([], float(LEVELS.index(level.level)))
         share = GaugeMetricFamily("supctl_fleet_healthy_share", "Healthy instances over the instances counted")
         share.add_metric([], level.share)
-        return gauge, share
+        if not level.groups:
+            return gauge, share
+        group = GaugeMetricFamily("supctl_group_degradation_level", "A [fleet.degradation.groups] group's level over "
+                                  "its bots' instances: 0 normal, 1 reduced, 2 minimal, 3 emergency", labels=["group"])
+        group_share = GaugeMetricFamily("supctl_group_healthy_share", "Healthy instances of a group's bots over those "
+                                        "counted", labels=["group"])
+        for g in level.groups:
+            group.add_metric([g.group], float(LEVELS.index(g.level)))
+            group_share.add_metric([g.group], g.share)
+        return gauge, share, group, group_share
 
 
 def registry(collector: FleetCollector) -> CollectorRegistry:

@@ -137,7 +137,7 @@ class HttpServer:
                 "kill_switch": {"active": ks.active, "reason": ks.reason, "by": ks.by, "since": ks.since}}
         level = self._handlers.degradation()
         if level is not None:
-            body["degradation"] = msgspec.structs.asdict(level)
+            body["degradation"] = msgspec.to_builtins(level)
         return json_response(503 if problems else 200, body)
 
     async def _health_all(self, request: web.Request) -> web.Response:

@@ -149,12 +149,12 @@ class Master:
             self.degradation.update()
 
     def _degradation_now(self) -> FleetDegradation | None:
-        return self.degradation.state if self.degradation is not None else None
+        return self.degradation.now() if self.degradation is not None else None
 
     def _announce_degradation(self, state: FleetDegradation, was: str) -> None:
         """Retained on the bus, so a bot that connects later knows the level at once."""
         log.warning("%s (was %s)", state.describe(), was)
-        self.bus.publish(DEGRADATION, state, retain=True)
+        self.bus.publish(f"{DEGRADATION}.{state.group}" if state.group else DEGRADATION, state, retain=True)
         if self.events is not None:
             self.events.publish("degradation", state)
 

@@ -10,7 +10,7 @@ import signal
 
 import httpx
 from harness import Master, bot
-from http_helpers import HTTP, base_url
+from http_helpers import HTTP, base_url, sse_events
 
 PROCFILE = f'''
     [supervisor]
@@ -65,3 +65,60 @@ def test_levels_follow_the_share_of_healthy_instances(master) -> None:
     assert levels(m, 3)[-1]["level"] == "emergency"
     assert re.search(r"^supctl_fleet_degradation_level 3\.0$", httpx.get(f"{url}/metrics").text, re.M)
     assert [x["level"] for x in levels(m, 3)] == ["reduced", "minimal", "emergency"], "one message per level change"
+
+
+GROUPS = f'''
+    [supervisor]
+    state_dir = "state"
+    [fleet.degradation]
+    reduced = 0.5
+    [fleet.degradation.groups.agents]
+    bots = ["agent"]
+    reduced = 0.7
+    minimal = 0.5
+    emergency = 0.2
+    [bots.agent]
+    cmd = {bot("sleeper")}
+    instances = 3
+    restart = "never"
+    start_grace = "0s"
+    [bots.feed]
+    cmd = {bot("sleeper")}
+    instances = 3
+    start_grace = "0s"
+    [bots.watcher]
+    cmd = {bot("level_watcher", "agents")}
+    depends_on = ["agent", "feed"]
+    start_grace = "0s"
+''' + HTTP
+
+
+def test_a_group_has_its_own_level_next_to_the_fleets(master) -> None:
+    m = master(GROUPS)
+    url = base_url(m)
+    now = json.loads(m.wait_line(r"^now (.*)$", path=m.logs / "watcher.log")[0].group(1))
+    assert (now["group"], now["level"], now["total"]) == ("agents", "normal", 3), "client.degradation(group=...)"
+    m.wait_transition("watcher", "RUNNING")
+    with httpx.stream("GET", f"{url}/events", timeout=30) as r:
+        lines = r.iter_lines()
+        assert next(lines) == "retry: 1000" and next(lines) == ": connected"
+        kill(m, 0)  # agents 2 of 3 (0.67 < 0.7): reduced; the fleet 6 of 7 stays normal
+        event = sse_events(lines, lambda k, d: k == "degradation")
+    assert (event["group"], event["level"], event["healthy"], event["total"]) == ("agents", "reduced", 2, 3)
+    m.wait_line(r"WARNING group agents degradation reduced: 2 of 3 instances healthy \(67%\) \(was normal\)")
+    assert (levels(m, 1)[0]["group"], levels(m, 1)[0]["level"]) == ("agents", "reduced"), "retained on its own topic"
+    status = json.loads(m.ctl("status", "--json").stdout)["degradation"]
+    assert status["level"] == "normal" and [(g["group"], g["level"], g["healthy"]) for g in status["groups"]] == \
+        [("agents", "reduced", 2)]
+    text = m.ctl("status").stdout
+    assert "fleet degradation: normal" in text and re.search(r"group agents degradation: reduced for \S+ \(2 of 3", text)
+    health = httpx.get(f"{url}/health").json()["degradation"]
+    assert health["level"] == "normal" and health["groups"][0]["level"] == "reduced"
+    metrics = httpx.get(f"{url}/metrics").text
+    assert re.search(r"^supctl_fleet_degradation_level 0\.0$", metrics, re.M)
+    assert re.search(r'^supctl_group_degradation_level\{group="agents"\} 1\.0$', metrics, re.M)
+    assert re.search(r'^supctl_group_healthy_share\{group="agents"\} 0\.66', metrics, re.M)
+
+    kill(m, 1)  # agents 1 of 3 (0.33 < 0.5): minimal; the fleet 5 of 7 (0.71) still normal
+    assert [x["level"] for x in levels(m, 2)] == ["reduced", "minimal"]
+    assert "fleet degradation" not in m.text().split("group agents degradation reduced")[1], "the fleet never changed"
