@@ -56,7 +56,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "describe": ("supctl describe worker", "supctl describe worker --json"),
     "health": ("supctl health api", "supctl health api:0 --json"),
     "run": ("supctl run backup",),
-    "systemd": ("supctl systemd -c $PWD/procfile.toml", "sudo supctl systemd -c $PWD/procfile.toml --install",
+    "systemd": ("supctl systemd -c $PWD/procfile.toml", "sudo supctl systemd -c $PWD/procfile.toml --run-as bots --install",
                 "supctl systemd --user --install"),
     "signal": ("supctl signal HUP worker", "supctl signal USR1 worker:0"),
     "logs": ("supctl logs worker -n 50", "supctl logs worker:1 -f --err", "supctl logs supervisor -f",
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "procfile", nargs="?", help="the procfile to check (default: as for every verb)")
     st = verb("start", cmd_start, "start the master for PROCFILE (background; -f to stay attached), or start a bot",
               "[PROCFILE|NAME]", target_help="a procfile (*.toml) to start its master, or a bot, NAME:k or all")
-    st.add_argument("-f", "--foreground", action="store_true",
+    st.add_argument("-f", "--foreground", "--nodaemonize", action="store_true",
                     help="run the master attached (systemd, containers); every bot line on stdout as 'name-k | line'")
     st.add_argument("-q", "--quiet", action="store_true", help="with -f: do not copy bot output to stdout")
     verb("stop", lambda a: act(a, "stop"), "stop a bot, NAME:k or all (stop_signal, then SIGKILL after stop_timeout)", "NAME")
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     sd = verb("systemd", cmd_systemd, "print (or --install) a systemd unit that runs this procfile at boot")
     sd.add_argument("--user", action="store_true", help="a per-user unit (systemctl --user) instead of a system one")
     sd.add_argument("--name", default="supctl", help="unit name (default: supctl)")
+    sd.add_argument("--run-as", metavar="USER[:GROUP]", help="the account of a system unit (User=, Group=; default: "
+                    "whoever ran sudo, else the procfile's owner)")
     sd.add_argument("--install", action="store_true", help="write the unit, daemon-reload and enable it")
     s = verb("signal", cmd_signal, "send a signal to a bot's process groups")
     s.add_argument("signal", metavar="SIG", help="a signal name or number: HUP, USR1, SIGTERM, 15")

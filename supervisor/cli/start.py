@@ -130,7 +130,10 @@ def cmd_systemd(args: argparse.Namespace) -> int:
     except ConfigErrors as e:
         print_config_errors(path, e)
         return FAILED
-    opts, warning = unit_options(procfile, args.name, args.user)
+    try:
+        opts, warning = unit_options(procfile, args.name, args.user, args.run_as)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     text = systemd.render_unit(opts)

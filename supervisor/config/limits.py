@@ -41,6 +41,10 @@ BOT: dict[str, Range] = {
     "restart_limit.window": Range(0, 30 * DAY, "duration"),
 }
 """Per bot (and under [defaults]), by dotted key."""
+TASK: dict[str, Range] = {
+    "stop_timeout": Range(0, DAY, "duration"),
+}
+"""Per [tasks.NAME]."""
 LOG: dict[str, Range] = {
     "max_size": Range(1024, 1024**4, "size"),
     "backups": Range(0, 100),

@@ -7,6 +7,7 @@ from datetime import datetime
 from ..core.errors import ConfigError
 from ..core.units import Duration
 from .common import Command, LogConfig
+from .limits import TASK, check_ranges
 from .schedules import At, Cron, Every, Schedule
 from .tables import convert_table, describe
 
@@ -18,6 +19,9 @@ class TaskConfig(Command):
     tz: str = "UTC"
     overlap: bool = False
     timeout: Duration | None = None
+    stop_timeout: Duration = Duration("10s")
+    """When the master stops the task (shutdown, or a reload that drops or changes it), a run still going is
+    awaited this long before its group is killed."""
     log: LogConfig | None = None
 
     def schedule(self) -> Schedule:
@@ -40,6 +44,8 @@ def parse_tasks(raw: object, file: str, errors: list[ConfigError], bot_names: se
             errors.append(ConfigError(file, key, f"'{name}' is also a bot; tasks and bots share log names, so pick another name"))
             continue
         task = convert_table(table, TaskConfig, file, key, errors)
+        if task is not None:
+            check_ranges(file, key, task, TASK, errors)
         if task is not None and _check(task, file, key, errors):
             tasks[name] = task
     return tasks

@@ -147,6 +147,12 @@ class TaskRunner:
             if self._on_done is not None:
                 self._on_done(record)
 
+    async def wait(self, timeout: float) -> bool:
+        """Let the runs going finish on their own, for at most `timeout` seconds; True when none is left."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        return not self._tasks
+
     async def aclose(self) -> None:
         """Cancel the runs still going (their processes get killed) and wait for them."""
         tasks = list(self._tasks)

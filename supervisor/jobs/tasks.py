@@ -38,7 +38,8 @@ class ScheduledTask:
         self._logger = logger
         self._guard = guard
         self._box = boxes.box(task_key(name))
-        self._running = 0
+        self._running: set[int] = set()
+        """Pids of the runs going (several with `overlap`)."""
         self.runner = TaskRunner(self._run, overlap=config.overlap, timeout=config.timeout, on_done=self._done)
         self.scheduler = Scheduler(config.schedule(), self._due)
         self._loop_task: asyncio.Task[None] | None = None
@@ -56,14 +57,14 @@ class ScheduledTask:
         """One run; cancelled (timeout, shutdown) means SIGKILL to its group. What runs leave behind in the task's
         box (a daemonized grandchild) is killed when the last run going ends (with `overlap`, runs share the box)."""
         child = await spawn(self._argv, self._cwd, self._env, self.log, self._guard, self._box)
-        self._running += 1
         pid = child.pid
+        self._running.add(pid)
         self._logger.info("task %s: started pid %d", self.name, pid)
         try:
             return await asyncio.shield(child.exited)
         finally:
             kill_group(pid, signal.SIGKILL)
-            self._running -= 1
+            self._running.discard(pid)
             if not self._running:
                 self._box.kill()
             with contextlib.suppress(asyncio.CancelledError):
@@ -88,9 +89,17 @@ class ScheduledTask:
         self._logger.info("task %s: %s (%s) in %.2fs", self.name, run.outcome, detail, run.duration)
 
     async def stop(self) -> None:
+        """No more runs; a run still going is awaited for `stop_timeout` (a backup half done is worth finishing),
+        then killed with its group."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        if self.runner.running:
+            pids = ", ".join(map(str, sorted(self._running))) or "starting"
+            wait = self.config.stop_timeout
+            self._logger.info("task %s: schedule cancelled; awaiting the run going (pid %s), up to %s", self.name, pids, wait)
+            if not await self.runner.wait(wait):
+                self._logger.warning("task %s: still running after stop_timeout %s: killing it", self.name, wait)
         await self.runner.aclose()
         self.log.close()

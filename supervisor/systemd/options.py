@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config.procfile import Procfile
-from .unit import UnitOptions, default_unit_user
+from .unit import UnitOptions, default_unit_user, named_unit_user
 
 
 def supctl_executable() -> str:
@@ -22,7 +22,8 @@ def supctl_executable() -> str:
 
 
 def longest_stop(procfile: Procfile) -> float:
-    """Bots stop in reverse dependency order, so the worst case is the longest chain of stop_timeouts."""
+    """Bots stop in reverse dependency order, so the worst case is the longest chain of stop_timeouts, after the
+    longest wait for a task run still going (tasks stop first)."""
     memo: dict[str, float] = {}
 
     def chain(name: str) -> float:
@@ -31,13 +32,20 @@ def longest_stop(procfile: Procfile) -> float:
             memo[name] = bot.stop_timeout + max((chain(d) for d in bot.depends_on), default=0.0)
         return memo[name]
 
-    return max((chain(n) for n in procfile.bots), default=0.0)
+    tasks = max((t.stop_timeout for t in procfile.tasks.values()), default=0.0)
+    return tasks + max((chain(n) for n in procfile.bots), default=0.0)
 
 
-def unit_options(procfile: Procfile, name: str, user_mode: bool) -> tuple[UnitOptions, str | None]:
+def unit_options(procfile: Procfile, name: str, user_mode: bool, run_as: str | None = None) -> tuple[UnitOptions, str | None]:
+    """The unit's settings and a warning for the person (a unit that would run the bots as root); `run_as` is
+    `--run-as USER[:GROUP]`. Raises ValueError for what systemd would refuse."""
     path = Path(procfile.file)
     user = group = warning = None
-    if not user_mode:
+    if run_as is not None:
+        if user_mode:
+            raise ValueError("--run-as applies to system units only; a --user unit runs as its owner")
+        user, group = named_unit_user(run_as)
+    elif not user_mode:
         user, group, warning = default_unit_user(path)
     opts = UnitOptions(executable=supctl_executable(), procfile=str(path), working_directory=str(path.parent),
                        name=name, user_mode=user_mode, user=user, group=group, stop_timeout=longest_stop(procfile),

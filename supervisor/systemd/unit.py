@@ -22,7 +22,8 @@ master's supervisor the way the master is the bots'. Choices in the unit, and wh
   read or plant files in another service's temp files. Costs: sockets in ``/tmp`` shared
   with programs outside the unit are not visible. A user manager cannot set up the mount
   namespace without ``PrivateUsers=``, so user units leave it out.
-- ``User=``/``Group=`` (system units): the bots run as a service account, not root.
+- ``User=``/``Group=`` (system units): the bots run as a service account, not root: the one named by
+  ``--run-as``, else whoever ran ``sudo``, else the procfile's owner.
 
 Nothing stricter (``ProtectSystem=strict``, ``ProtectHome=``) is set: bots write where
 their procfile says, and guessing those paths would break them.
@@ -178,6 +179,27 @@ def default_unit_user(procfile: Path, environ: Mapping[str, str] = os.environ) -
             "directory and name it as the unit's user; or install a per-user unit with --user."
         )
     return user, group, warning
+
+
+def named_unit_user(spec: str) -> tuple[str, str]:
+    """`--run-as USER[:GROUP]`: an account that exists here (systemd refuses to start a unit whose User= does not),
+    with its primary group unless one is named."""
+    user, _, group = spec.partition(":")
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ValueError(f"--run-as: no account named {user!r} on this machine; create it first, e.g. "
+                         f"`sudo useradd --system --create-home {user}`") from None
+    if group:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise ValueError(f"--run-as: no group named {group!r} on this machine") from None
+        return user, group
+    try:
+        return user, grp.getgrgid(entry.pw_gid).gr_name
+    except KeyError:
+        return user, str(entry.pw_gid)
 
 
 def unit_install_path(name: str, user_mode: bool, environ: Mapping[str, str] = os.environ) -> Path:

@@ -62,3 +62,11 @@ def test_zsh_and_fish_scripts_name_every_verb() -> None:
         text = script(shell, p)
         assert all(verb in text for verb in EXAMPLES), shell
     assert "complete -c supctl -n '__fish_seen_subcommand_from logs' -l err" in script("fish", p)
+
+
+def test_nodaemonize_is_foreground() -> None:
+    """supervisord's and the second guide's habit: --nodaemonize is -f."""
+    from supervisor.cli.main import build_parser
+
+    assert build_parser().parse_args(["start", "--nodaemonize"]).foreground
+    assert not build_parser().parse_args(["start"]).foreground

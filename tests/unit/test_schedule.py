@@ -310,6 +310,23 @@ def test_aclose_cancels_runs_still_going() -> None:
     asyncio.run(scenario())
 
 
+def test_wait_lets_a_run_going_finish_and_says_when_it_did_not() -> None:
+    """Shutdown awaits a run going (stop_timeout) before aclose kills it: a run that ends in time is a success."""
+    async def scenario() -> None:
+        gate = Gate()
+        runner, _, done = finished({"run": gate.run}, 1)
+        assert await runner.wait(0.0)  # nothing going
+        runner.trigger()
+        await asyncio.wait_for(gate.started_event.wait(), WAIT)
+        assert not await runner.wait(0.05) and runner.running == 1  # still going at the deadline, not cancelled
+        asyncio.get_running_loop().call_soon(gate.release.set)
+        assert await runner.wait(WAIT)
+        await runner.aclose()
+        assert [r.outcome for r in done] == ["exited"] and gate.cancelled == 0
+
+    asyncio.run(scenario())
+
+
 def test_scheduler_and_runner_skip_ticks_while_a_run_is_stuck() -> None:
     async def scenario() -> None:
         gate = Gate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import grp
 import os
 import pwd
 import shlex
@@ -22,6 +23,7 @@ from supervisor.systemd.unit import (
     UnitOptions,
     default_unit_user,
     install_unit,
+    named_unit_user,
     render_unit,
     unit_install_path,
 )
@@ -315,3 +317,41 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
     assert during == []
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert max(gaps) >= blocked_for - 0.05 > interval
+
+
+def test_run_as_names_the_account_and_its_primary_group() -> None:
+    nobody = pwd.getpwnam("nobody")
+    assert named_unit_user("nobody") == ("nobody", grp.getgrgid(nobody.pw_gid).gr_name)
+    assert named_unit_user("nobody:root") == ("nobody", "root")
+    with pytest.raises(ValueError, match="no account named 'no-such-user-xyz'.*useradd --system"):
+        named_unit_user("no-such-user-xyz")
+    with pytest.raises(ValueError, match="no group named 'no-such-group-xyz'"):
+        named_unit_user("nobody:no-such-group-xyz")
+
+
+def _loaded(tmp_path: Path, text: str):
+    from supervisor.config import procfile as config
+
+    path = tmp_path / "procfile.toml"
+    path.write_text(text)
+    return config.load(str(path))
+
+
+def test_unit_options_run_as_wins_and_is_refused_for_user_units(tmp_path: Path) -> None:
+    from supervisor.systemd.options import unit_options
+
+    procfile = _loaded(tmp_path, '[bots.a]\ncmd = "sleep 1"\n')
+    opts, warning = unit_options(procfile, "bots", False, "nobody")
+    assert (opts.user, warning) == ("nobody", None)
+    assert "User=nobody\n" in render_unit(opts)
+    with pytest.raises(ValueError, match="system units only"):
+        unit_options(procfile, "bots", True, "nobody")
+
+
+def test_longest_stop_waits_for_task_runs_first(tmp_path: Path) -> None:
+    from supervisor.systemd.options import longest_stop
+
+    procfile = _loaded(tmp_path, '[bots.a]\ncmd = "sleep 1"\nstop_timeout = "20s"\n'
+                                 '[tasks.backup]\ncmd = "true"\nevery = "1h"\nstop_timeout = "30s"\n'
+                                 '[tasks.tick]\ncmd = "true"\nevery = "1m"\n')
+    assert longest_stop(procfile) == 50.0
