@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable, Coroutine, Iterator, TypeVar
 
 from supervisor.bus.client import Client, connect
+from supervisor.bus.state import KillSwitchView
 from supervisor.bus.subscription import Message, Subscription
 
 T = TypeVar("T")
@@ -86,6 +87,9 @@ class BlockingClient:
 
     def degradation(self, timeout: float = 5.0, group: str | None = None) -> Any:
         return self._call(self._client.degradation(timeout, group))
+
+    def kill_switch(self, activate: bool, reason: str = "", timeout: float = 5.0) -> KillSwitchView:
+        return self._call(self._client.kill_switch(activate, reason, timeout))
 
     def peers(self) -> list[tuple[str, int]]:
         return self._call(self._client.peers())

@@ -1,5 +1,5 @@
-"""What a bot asks the master itself over the bus: its checkpoints (docs/bus.md, "Checkpoints") and the fleet's
-degradation level (docs/plugins.md, "Degradation levels").
+"""What a bot asks the master itself over the bus: its checkpoints (docs/bus.md, "Checkpoints"), the fleet's
+degradation level (docs/plugins.md, "Degradation levels") and the kill switch (docs/bus.md, "The kill switch").
 
 `Client` gets these methods from `MasterCalls`; each is one request on a reserved `supctl.*` topic that the master
 answers for the asking instance only (the broker stamps who asks, so no bot can read or write another's state).
@@ -16,6 +16,8 @@ RESTORE = "supctl.checkpoint.restore"
 DEGRADATION = "supctl.fleet.degradation"
 """Published retained by the master on every level change, and answered as a request with the level now; a group's
 level is on DEGRADATION.GROUP."""
+KILL_SWITCH_SET = "supctl.kill_switch.set"
+"""A request that activates or releases the kill switch (its state is published retained on supctl.kill_switch)."""
 
 
 class Saved(msgspec.Struct):
@@ -55,6 +57,25 @@ class FleetDegradation(msgspec.Struct, kw_only=True):
         return f"{who} degradation {self.level}: {self.healthy} of {self.total} instances healthy ({self.share:.0%})"
 
 
+class KillSwitchSet(msgspec.Struct, forbid_unknown_fields=True):
+    """The request on supctl.kill_switch.set: activating needs a reason (at most 500 characters)."""
+
+    activate: bool
+    reason: str = ""
+
+
+class KillSwitchView(msgspec.Struct, kw_only=True):
+    """The kill switch after a request: `stopping` names the bots it holds, which the master stops once it has
+    answered (the asking bot among them if it is held too, so its answer arrives before its stop signal)."""
+
+    active: bool
+    reason: str
+    by: str
+    """"bus:BOT:K" for a bot's request; "cli", "http ADDRESS" otherwise."""
+    since: float
+    stopping: list[str] = []
+
+
 class _Requester(Protocol):
     def request(self, topic: str, obj: Any, timeout: float = 5.0, type: Any = None) -> Awaitable[Any]: ...
 
@@ -80,3 +101,11 @@ class MasterCalls:
         procfile has no `[fleet.degradation]` or no such group."""
         level: FleetDegradation = await self.request(DEGRADATION, group, timeout, type=FleetDegradation)
         return level
+
+    async def kill_switch(self: _Requester, activate: bool, reason: str = "", timeout: float = 5.0) -> KillSwitchView:
+        """Activate (with a reason) or release the kill switch, as `supctl kill-switch on|off` does, set by
+        "bus:BOT:K". Needs the bot's `bus.publish` to allow supctl.kill_switch.set; releasing needs a `publish`
+        list that names it (a bot with open permissions may only activate). A BusError when refused."""
+        state: KillSwitchView = await self.request(KILL_SWITCH_SET, KillSwitchSet(activate, reason), timeout,
+                                                   type=KillSwitchView)
+        return state

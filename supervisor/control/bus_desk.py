@@ -1,5 +1,5 @@
 """What the master answers on the bus itself: checkpoints and restores (docs/bus.md, "Checkpoints"), the fleet's
-degradation level.
+degradation level, the kill switch (docs/bus.md, "The kill switch").
 
 Checkpoint answers go only to the asking instance, as the broker stamped it: a bot of this procfile on this host (a request from
 another host through NATS, an operator or a stranger gets an error). Disk work runs in a thread, one at a time per
@@ -15,24 +15,42 @@ import msgspec
 
 from ..bus import frames as f
 from ..bus.hook import Desk
-from ..bus.state import CHECKPOINT, DEGRADATION, RESTORE, FleetDegradation, Restored, Saved
+from ..bus.state import (
+    CHECKPOINT,
+    DEGRADATION,
+    KILL_SWITCH_SET,
+    RESTORE,
+    FleetDegradation,
+    KillSwitchSet,
+    KillSwitchView,
+    Restored,
+    Saved,
+)
 from ..core.errors import BusError
 from ..engine.checkpoints import CheckpointStore
+from .protocol import Error, KillSwitchReply
+
+KillSwitchSetter = Callable[[bool, str, str], KillSwitchReply | Error]
+"""Handlers.change_kill_switch: (activate, reason, by)."""
 
 
 class MasterDesk:
     def __init__(self, store: CheckpointStore, is_bot: Callable[[str], bool],
-                 degradation: Callable[[], FleetDegradation | None]) -> None:
+                 degradation: Callable[[], FleetDegradation | None], kill_switch: KillSwitchSetter,
+                 names_topics: Callable[[str], bool]) -> None:
+        """`names_topics(bot)`: the bot's bus.publish is a list (the broker already checked that it allows the
+        topic), not left open; releasing the kill switch needs that."""
         self.store = store
         self._degradation = degradation
         self._is_bot = is_bot
+        self._kill_switch, self._names_topics = kill_switch, names_topics
         self._enc = msgspec.msgpack.Encoder()
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
     def attach(self, serve: Callable[[Desk, str], None], flush: Callable[[], None],
                reply: Callable[[Desk, f.Reply], None]) -> Desk:
         desk = Desk(flush, reply, self.answer)
-        for topic in (CHECKPOINT, RESTORE, DEGRADATION):
+        for topic in (CHECKPOINT, RESTORE, DEGRADATION, KILL_SWITCH_SET):
             serve(desk, topic)
         return desk
 
@@ -58,8 +76,10 @@ class MasterDesk:
             return self._enc.encode(self._level(req))
         who = f"{req.bot}:{req.instance}"
         if req.host or not self._is_bot(req.bot):
-            raise BusError(f"{req.topic}: only a bot of this master keeps checkpoints here, not {who}"
-                           + (f" on {req.host}" if req.host else ""))
+            what = "sets the kill switch" if req.topic == KILL_SWITCH_SET else "keeps checkpoints here"
+            raise BusError(f"{req.topic}: only a bot of this master {what}, not {who}" + (f" on {req.host}" if req.host else ""))
+        if req.topic == KILL_SWITCH_SET:
+            return self._enc.encode(self._set_kill_switch(req, who))
         key = (req.bot, req.instance)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
@@ -73,3 +93,17 @@ class MasterDesk:
         if env is None:
             return self._enc.encode(Restored(skipped=skipped))
         return self._enc.encode(Restored(found=True, seq=env.seq, time=env.time, data=msgspec.Raw(env.data), skipped=skipped))
+
+    def _set_kill_switch(self, req: f.Request, who: str) -> KillSwitchView:
+        try:
+            ask = msgspec.msgpack.decode(req.data, type=KillSwitchSet)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise BusError(f'{KILL_SWITCH_SET}: expected {{"activate": true|false, "reason": "..."}}: {e}') from None
+        if not ask.activate and not self._names_topics(req.bot):
+            raise BusError(f"{KILL_SWITCH_SET}: {req.bot} may activate the kill switch, not release it: releasing needs "
+                           "a bus.publish list that allows it (a bot with open permissions may only activate it)")
+        reply = self._kill_switch(ask.activate, ask.reason, f"bus:{who}")
+        if isinstance(reply, Error):
+            raise BusError(f"{KILL_SWITCH_SET}: {reply.message}")
+        s = reply.state
+        return KillSwitchView(active=s.active, reason=s.reason, by=s.by, since=s.since, stopping=reply.stopped)

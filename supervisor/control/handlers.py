@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
 from ..health.target import HealthBoard
 from ..jobs.tasks import ScheduledTask
+from .describe import describe_bot
 from .protocol import (
     Action,
     ActionReply,
@@ -23,8 +25,10 @@ from .protocol import (
     BusTokenReply,
     BusTokenRequest,
     DegradationStatus,
+    DescribeRequest,
     Error,
     FdUsage,
+    Flush,
     Frame,
     HealthReply,
     HealthRequest,
@@ -40,8 +44,6 @@ from .protocol import (
     SignalRequest,
     StatusReply,
     StatusRequest,
-    DescribeRequest,
-    Flush,
     StopPlan,
     StopPlanRequest,
     Summary,
@@ -49,10 +51,19 @@ from .protocol import (
     TasksReply,
     TasksRequest,
 )
-from .describe import describe_bot
-from .rows import action_reply, health_entry, health_state, instance_rows, killed_since, stop_waits, kill_switch_row, run_row, summary, task_row
+from .rows import (
+    action_reply,
+    health_entry,
+    health_state,
+    instance_rows,
+    kill_switch_row,
+    killed_since,
+    run_row,
+    stop_waits,
+    summary,
+    task_row,
+)
 from .usage import Usage
-
 
 MAX_REASON = 500
 """A kill switch reason goes into logs, a metric label and a retained bus message: a sentence, not a file."""
@@ -73,6 +84,8 @@ class Handlers:
         self._fleet, self._health, self._tasks, self._bus_stats = fleet, health, tasks, bus_stats
         self._reload, self._shutdown, self.bridge_status = reload, shutdown, bridge_status
         self.kill_switch = kill_switch
+        self._stopping: set[asyncio.Task[None]] = set()
+        """Stops a bus request on the kill switch started (kept referenced until they end)."""
         self.degradation = degradation
         self._usage = Usage()
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
@@ -198,9 +211,30 @@ class Handlers:
         if request.activate is None:
             return KillSwitchReply(state=kill_switch_row(self.kill_switch.state))
         reason = request.reason.strip()
-        if request.activate and not reason:
-            return Error(message="activating the kill switch needs a reason (who reads it later wants to know why)")
-        if len(reason) > MAX_REASON:
-            return Error(message=f"the kill switch's reason is {len(reason)} characters; at most {MAX_REASON}")
+        why = kill_switch_refusal(request.activate, reason)
+        if why:
+            return Error(message=why)
         stopped = await self.kill_switch.set(request.activate, reason, request.by, self._fleet)
         return KillSwitchReply(state=kill_switch_row(self.kill_switch.state), stopped=stopped)
+
+    def change_kill_switch(self, activate: bool, reason: str, by: str) -> KillSwitchReply | Error:
+        """The kill switch from a bot's bus request: changed and announced now, its bots stopped after the reply
+        (`stopped` names them), so the asker hears the answer even when the switch holds it too."""
+        reason = reason.strip()
+        why = kill_switch_refusal(activate, reason)
+        if why:
+            return Error(message=why)
+        held = self.kill_switch.change(activate, reason, by, self._fleet)
+        if held:
+            task = asyncio.get_running_loop().create_task(self._fleet.stop_bots(held, f"kill switch: {reason}"))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        return KillSwitchReply(state=kill_switch_row(self.kill_switch.state), stopped=held)
+
+
+def kill_switch_refusal(activate: bool, reason: str) -> str | None:
+    if activate and not reason:
+        return "activating the kill switch needs a reason (who reads it later wants to know why)"
+    if len(reason) > MAX_REASON:
+        return f"the kill switch's reason is {len(reason)} characters; at most {MAX_REASON}"
+    return None

@@ -24,7 +24,7 @@ class KillSwitchState(msgspec.Struct, frozen=True, kw_only=True):
     active: bool = False
     reason: str = ""
     by: str = ""
-    """Who set it: 'cli', 'http 127.0.0.1', 'master' (an unreadable file)."""
+    """Who set it: 'cli', 'http 127.0.0.1', 'bus:risk:0' (a bot's request), 'master' (an unreadable file)."""
     since: float = 0.0
 
     def describe(self) -> str:
@@ -54,14 +54,17 @@ class KillSwitch:
         """Why this bot may not start now, or None."""
         return self.state.describe() if self.state.active and config.kill_switch else None
 
-    async def set(self, active: bool, reason: str, by: str, fleet: Fleet) -> list[str]:
-        """Persist first (a crash right after still holds), announce before stopping (a trading bot gets the
-        bus message and flattens in its stop grace), then stop every bot the switch holds; returns their names."""
+    def change(self, active: bool, reason: str, by: str, fleet: Fleet) -> list[str]:
+        """Persist first (a crash right after still holds), then announce before anything stops (a trading bot gets
+        the bus message and flattens in its stop grace); the bots the switch now holds, for the caller to stop."""
         self.state = KillSwitchState(active=active, reason=reason, by=by, since=time.time())
         self._save(msgspec.json.encode(self.state))
         self._announce(self.state)
-        if not active:
-            return []
-        held = [name for name, bot in fleet.bots.items() if bot.config.kill_switch]
-        await fleet.stop_bots(held, f"kill switch: {reason}")
+        return [name for name, bot in fleet.bots.items() if bot.config.kill_switch] if active else []
+
+    async def set(self, active: bool, reason: str, by: str, fleet: Fleet) -> list[str]:
+        """`change`, then stop every bot the switch holds; returns their names."""
+        held = self.change(active, reason, by, fleet)
+        if held:
+            await fleet.stop_bots(held, f"kill switch: {reason}")
         return held

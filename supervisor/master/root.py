@@ -75,7 +75,6 @@ class Master:
         store = CheckpointStore(procfile.state_dir / "checkpoints", procfile.bus.checkpoints, write_atomic, log)
         cfg = procfile.fleet.degradation
         self.degradation = Degradation(cfg, self.fleet.instances, self.health, self._announce_degradation) if cfg else None
-        self.desk = MasterDesk(store, lambda bot: bot in self.fleet.bots, self._degradation_now)
         info = MasterInfo(version=__version__, pid=os.getpid(), started_at=self._started_at, procfile=procfile.file,
                           state_dir=str(procfile.state_dir))
         self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
@@ -83,6 +82,8 @@ class Master:
                                  lambda: self.bridge.status() if self.bridge else None,
                                  bus_token=lambda: (self.bus.operator_token(), str(self.bus.path)),
                                  degradation=self._degradation_now)
+        self.desk = MasterDesk(store, lambda bot: bot in self.fleet.bots, self._degradation_now, self.handlers.change_kill_switch,
+                               lambda bot: self.procfile.bots[bot].bus.publish is not None)
         self.events: EventHub | None = EventHub() if procfile.http else None
         """Process, health and kill-switch events for GET /events; only when [http] is configured."""
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)

@@ -105,3 +105,63 @@ def test_http_kill_switch_stops_the_bots(master) -> None:
     shown = json.loads(m.ctl("kill-switch", "status", "--json").stdout)
     assert shown["active"] is True and shown["by"] == "http 127.0.0.1"
     m.ctl("kill-switch", "off")
+
+
+def test_a_bot_with_permission_sets_the_kill_switch_over_the_bus(master) -> None:
+    """risk may publish the set topic; opener has open permissions (it may activate, not release; it uses the blocking
+    client); intern may only publish orders.>. A set by a bot is recorded as bus:BOT:K and stops the held bots after
+    the reply."""
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        {HTTP}
+        [bots.trader]
+        cmd = {toml_argv(bot("trader"))}
+        start_grace = "200ms"
+        [bots.risk]
+        cmd = {toml_argv(bot("risk"))}
+        kill_switch = false
+        bus = {{ publish = ["supctl.kill_switch.set"] }}
+        [bots.opener]
+        cmd = {toml_argv(bot("risk", "blocking"))}
+        kill_switch = false
+        [bots.intern]
+        cmd = {toml_argv(bot("risk"))}
+        kill_switch = false
+        bus = {{ publish = ["orders.>"] }}
+    ''')
+    url = base_url(m)
+    for name in ("trader", "risk", "opener", "intern"):
+        m.wait_line(r"^ready$", path=m.logs / f"{name}.log")
+
+    def ask(name: str, body: dict, count: int = 1) -> str:
+        """The bot's `count`th answer line: 'reply JSON' or 'refused ERROR'."""
+        assert m.ctl("bus", "pub", f"risk.{name}", json.dumps(body)).returncode == 0
+        return m.wait_line(r"^(reply|refused) ", path=m.logs / f"{name}.log", count=count, timeout=30)[-1].string
+
+    refused = ask("intern", {"activate": True, "reason": "not mine to pull"})
+    assert refused.startswith("refused") and "may not publish to 'supctl.kill_switch.set'" in refused
+    assert httpx.get(f"{url}/kill-switch").json()["active"] is False
+    empty = ask("risk", {"activate": True, "reason": "  "})
+    assert empty.startswith("refused") and "needs a reason" in empty
+
+    pulled = ask("risk", {"activate": True, "reason": "drawdown over 5%"}, count=2)
+    state = json.loads(pulled.removeprefix("reply "))
+    assert state["active"] is True and state["by"] == "bus:risk:0" and state["stopping"] == ["trader"]
+    m.wait_transition("trader:0", "STOPPED")
+    lines = m.lines(m.logs / "trader.log")
+    heard = next(i for i, line in enumerate(lines) if line.startswith("kill_switch "))
+    assert json.loads(lines[heard].removeprefix("kill_switch "))["by"] == "bus:risk:0"
+    assert heard < lines.index("sigterm"), "the bus message must reach the bot before its stop signal"
+    shown = json.loads(m.ctl("kill-switch", "status", "--json").stdout)
+    assert shown["active"] is True and shown["by"] == "bus:risk:0" and shown["reason"] == "drawdown over 5%"
+    assert httpx.get(f"{url}/health").json()["kill_switch"]["by"] == "bus:risk:0"
+
+    kept = ask("opener", {"activate": False})
+    assert kept.startswith("refused") and "may activate the kill switch, not release it" in kept
+    assert httpx.get(f"{url}/kill-switch").json()["active"] is True
+    released = json.loads(ask("risk", {"activate": False}, count=3).removeprefix("reply "))
+    assert released["active"] is False and released["stopping"] == []
+    again = json.loads(ask("opener", {"activate": True, "reason": "opener saw a gap"}, count=2).removeprefix("reply "))
+    assert again["active"] is True and again["by"] == "bus:opener:0"
+    m.ctl("kill-switch", "off")
