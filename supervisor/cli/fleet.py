@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..control.protocol import ActionReply, Error, StatusReply
+from ..control.views import FleetHostView, fleet_host_view
 
 if TYPE_CHECKING:
     from ..bridge.fleet_rpc import FleetReply
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace, procfile: str) -> int:
     if args.fleet_verb == "status":
         replies = asyncio.run(fleet_status(cfg, loaded.base_dir, args.timeout))
         if args.json:
-            sys.stdout.write(msgspec.json.encode(replies).decode() + "\n")
+            sys.stdout.write(msgspec.json.encode([_view(r) for r in replies]).decode() + "\n")
         else:
             _print_status(replies)
         if not replies:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, procfile: str) -> int:
         raise ValueError(f"expected HOST:BOT (or HOST:BOT:k, HOST:all), found {args.target!r}")
     reply = asyncio.run(fleet_act(cfg, loaded.base_dir, args.fleet_verb, host, target, args.timeout))
     if args.json:
-        sys.stdout.write(msgspec.json.encode(reply).decode() + "\n")
+        sys.stdout.write(msgspec.json.encode(_view(reply)).decode() + "\n")
     elif isinstance(reply.reply, ActionReply):
         print(f"{reply.host}: {reply.reply.message}")
     else:
@@ -76,3 +77,7 @@ def _print_status(replies: list[FleetReply]) -> None:
             print("  " + bridge_line(r.reply.bridge, now))
         elif not isinstance(r.reply, StatusReply):
             print(f"  error: {r.error or r.reply}")
+
+
+def _view(r: FleetReply) -> FleetHostView:
+    return fleet_host_view(r.host, r.procfile, r.version, r.pid, r.reply, r.error)

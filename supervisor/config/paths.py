@@ -65,6 +65,10 @@ def master_log(state_dir: StrPath) -> Path:
     return _path(state_dir, "logs", "supervisor.log")
 
 
+def journal(state_dir: StrPath) -> Path:
+    return _path(state_dir, "logs", "events.jsonl")
+
+
 def log_name(bot: str, instance: int, instances: int) -> str:
     return f"{bot}-{instance}.log" if instances > 1 else f"{bot}.log"
 

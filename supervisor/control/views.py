@@ -16,6 +16,7 @@ from .protocol import (
     BotDescription,
     BridgeStatus,
     DegradationStatus,
+    Error,
     FdUsage,
     HealthRow,
     InstanceStatus,
@@ -108,6 +109,19 @@ class ValidateView(msgspec.Struct, kw_only=True):
     instances: int | None = None
 
 
+class FleetHostView(msgspec.Struct, kw_only=True):
+    """One master of a NATS fleet: `supctl fleet status --json` prints a list of these, `fleet start|stop|restart
+    --json` one; `error` is set (and status/action null) when that master could not answer."""
+
+    host: str
+    procfile: str
+    version: str
+    pid: int
+    status: StatusView | None = None
+    action: ActionView | None = None
+    error: str = ""
+
+
 class ErrorView(msgspec.Struct, kw_only=True):
     """Any verb with --json that fails prints this on stderr and exits non-zero."""
 
@@ -124,6 +138,18 @@ def action_view(reply: ActionReply) -> ActionView:
     return ActionView(ok=reply.ok, message=reply.message, affected=reply.affected)
 
 
+def fleet_host_view(host: str, procfile: str, version: str, pid: int, reply: StatusReply | ActionReply | Error | None,
+                    error: str) -> FleetHostView:
+    view = FleetHostView(host=host, procfile=procfile, version=version, pid=pid, error=error)
+    if isinstance(reply, StatusReply):
+        view.status = status_view(reply)
+    elif isinstance(reply, ActionReply):
+        view.action = action_view(reply)
+    elif isinstance(reply, Error):
+        view.error = reply.message
+    return view
+
+
 def reload_view(reply: ReloadReply) -> ReloadView:
     return ReloadView(added=reply.added, removed=reply.removed, restarted=reply.restarted, kept=reply.kept,
                       needs_restart=reply.needs_restart)
@@ -138,6 +164,8 @@ VERBS: dict[str, object] = {
     "run": TaskRunRow,
     "health": list[HealthRow],
     "describe": BotDescription,
+    "fleet status": list[FleetHostView],
+    "fleet start, stop, restart": FleetHostView,
     "kill-switch": KillSwitchStatus,
     "logs (one object per line)": LogLine,
     "validate": ValidateView,

@@ -157,6 +157,10 @@ class ReaperBox:
         self._reaper = reaper
         self.key = key.encode()
         self.leader: int | None = None
+        self._stopping: int | None = None
+        """The stop signal sent, until the next start: a process that joins later (orphaned while the signal was
+        on its way, so in neither its parent's tree nor the master's yet) gets it too when wait_empty sees it."""
+        self._told: set[int] = set()
 
     @contextlib.contextmanager
     def entered(self) -> Iterator[None]:
@@ -167,6 +171,8 @@ class ReaperBox:
             self._reaper.own(self.leader, False)
         self.leader = pid
         self._reaper.own(pid, True)
+        self._stopping = None
+        self._told.clear()
 
     def members(self) -> list[int]:
         self._reaper.scan()
@@ -176,12 +182,19 @@ class ReaperBox:
         return [p for r in roots for p in (r, *tree(r)) if alive(p)]
 
     def signal(self, sig: int) -> None:
+        if sig != signal.SIGCONT:
+            self._stopping = sig
         if self.leader is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.leader, sig)
-        for pid in self.members():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+        self._tell(self.members(), (sig,))
+
+    def _tell(self, pids: list[int], sigs: tuple[int, ...]) -> None:
+        for pid in pids:
+            self._told.add(pid)
+            for sig in sigs:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
 
     def kill(self) -> None:
         """SIGKILL until a look finds nothing new: a parent killed hands its children to the master first."""
@@ -198,6 +211,8 @@ class ReaperBox:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while pids := self.members():
+            if self._stopping is not None and (late := [p for p in pids if p not in self._told]):
+                self._tell(late, (self._stopping, signal.SIGCONT))
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return False

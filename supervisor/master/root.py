@@ -23,6 +23,7 @@ from ..control.handlers import Handlers
 from ..control.protocol import Error, MasterInfo, Response
 from ..control.retained_disk import RetainedDisk
 from ..control.server import ControlServer
+from ..core.errors import ConfigErrors
 from ..core.states import State
 from ..engine import boxes
 from ..engine.bot import Bot
@@ -31,6 +32,7 @@ from ..engine.events import events_for
 from ..engine.fleet import Fleet
 from ..engine.guardian_link import Guard
 from ..engine.instance import Instance, Transition
+from ..engine.journal import Journal
 from ..engine.kill_switch import TOPIC as KILL_SWITCH_TOPIC
 from ..engine.kill_switch import KillSwitch, KillSwitchState
 from ..health.degradation import Degradation
@@ -65,6 +67,7 @@ class Master:
         self.hooks = HookRunner(plugins.hooks)
         self.bus = Broker(procfile.state_dir / "bus.sock", log=log)
         self.persisted = RetainedDisk(procfile.state_dir / "retained", procfile.bus.persist, self.bus.retained, write_atomic, log)
+        self.journal = Journal(paths.journal(procfile.state_dir), procfile.supervisor.log)
         self._started_at = time.time()
         self.guard = Guard(log, paths.status_file(procfile.state_dir), died_record(procfile.file, self._started_at))
         self.tasks: dict[str, ScheduledTask] = {}
@@ -108,6 +111,7 @@ class Master:
             log.error("status.json not updated to %r: %s", state, e.strerror or e)
 
     def _on_transition(self, t: Transition) -> None:
+        self.journal.transition(t)
         bot = self.fleet.bots.get(t.bot)
         if bot is not None:
             inst = bot.instances[t.instance]
@@ -121,7 +125,8 @@ class Master:
             self._tell_systemd()
 
     def _publish(self, event: ProcessEvent) -> None:
-        """Every process event goes to the event hooks and to supctl.events.<bot> on the bus."""
+        """Every process event goes to the journal, the event hooks and to supctl.events.<bot> on the bus."""
+        self.journal.event(event)
         self.hooks.dispatch(event)
         self.bus.publish(f"supctl.events.{event.bot}", event)
         if self.events is not None:
@@ -311,6 +316,7 @@ class Master:
         await self.fleet.stop_bots(list(self.fleet.bots), "master shutdown", retire=True)
         for bot in self.fleet.bots.values():
             bot.close_logs()
+        self.journal.close()
         await self.hooks.drain(5.0)
         await self.hooks.stop()
         if self.bridge is not None:

@@ -19,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import psutil
 import pytest
 
 from supervisor.engine.guardian_link import GUARDIAN_SCRIPT
+from supervisor.engine.journal import JournalLine
+from supervisor.plugin import ProcessEvent
 
 BOTS = Path(__file__).parent / "bots"
 PY = sys.executable
@@ -30,8 +33,7 @@ SUPCTL = [PY, "-m", "supervisor.cli.main"]
 POLL = 0.01
 """How often a follower looks at a file that has not grown (files have no readiness event)."""
 
-TRANSITION = re.compile(
-    r"^(?P<date>\S+ \S+) \w+ (?P<name>[\w.-]+:\d+) (?P<old>[A-Z]+) -> (?P<new>[A-Z]+) \((?P<reason>.*)\)$")
+JOURNAL = msgspec.json.Decoder(JournalLine)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Transition:
     new: str
     reason: str
     line: int
+    """Its index in logs/events.jsonl: transitions and process events are in one order there."""
+    pid: int | None
 
     @property
     def bot(self) -> str:
@@ -155,13 +159,25 @@ class Master:
     def lines(self, path: Path | None = None) -> list[str]:
         return self.text(path).splitlines()
 
+    def journal(self) -> list[JournalLine]:
+        """logs/events.jsonl, the master's structured stream of transitions and events; a half-written last line is
+        left for the next read."""
+        return [JOURNAL.decode(line) for line in self.lines(self.logs / "events.jsonl") if line.endswith("}")]
+
     def transitions(self, name: str | None = None) -> list[Transition]:
         out = []
-        for i, line in enumerate(self.lines()):
-            m = TRANSITION.match(line)
-            if m and (name is None or m["name"] == name or m["name"].split(":")[0] == name):
-                out.append(Transition(parse_time(m["date"]), m["name"], m["old"], m["new"], m["reason"], i))
+        for i, entry in enumerate(self.journal()):
+            if (t := entry.transition) is None:
+                continue
+            full = f"{t.bot}:{t.instance}"
+            if name is None or name in (full, t.bot):
+                out.append(Transition(t.at, full, t.old, t.new, t.reason, i, t.pid))
         return out
+
+    def events(self, name: str | None = None) -> list[tuple[int, ProcessEvent]]:
+        """Process events with their journal index, for `name` (bot or bot:k) or all."""
+        return [(i, e) for i, entry in enumerate(self.journal()) if (e := entry.event) is not None
+                and (name is None or name in (e.bot, f"{e.bot}:{e.instance}"))]
 
     # --- waits -----------------------------------------------------------------------------
     def wait_line(self, pattern: str, count: int = 1, path: Path | None = None, timeout: float = 15.0) -> list[re.Match[str]]:

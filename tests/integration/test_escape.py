@@ -53,7 +53,7 @@ def escaped(m, count: int = 1) -> list[psutil.Process]:
     """The two processes that left the bot's group: `setsid sleep 998` and the double-forked `sleep 997`."""
     pids = [int(x.group(1)) for x in m.wait_line(r"^(?:setsid|doublefork)=(\d+)$", count=2 * count, path=m.logs / "esc.log", timeout=30)]
     procs = [psutil.Process(p) for p in pids[-2:]]
-    leader = int(m.wait_line(r"esc:0 STARTING -> RUNNING \(pid (\d+)", count=count)[-1].group(1))
+    leader = m.wait_transition("esc:0", "RUNNING", count=count, old="STARTING")[-1].pid
     for p in procs:  # `echo $!` can come before the child's setsid()
         wait_until(lambda: os.getsid(p.pid) != os.getsid(leader), 10, f"pid {p.pid} to leave the bot's session")
     return procs
@@ -92,7 +92,7 @@ def test_setsid_grandchild_dies_with_its_bot_on_restart(master, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_setsid_grandchild_dies_with_its_bot_when_the_bot_crashes(master, mode):
     m, procs = start(master, mode)
-    leader = int(m.wait_line(r"esc:0 STARTING -> RUNNING \(pid (\d+)")[0].group(1))
+    leader = m.wait_transition("esc:0", "RUNNING", old="STARTING")[0].pid
     os.kill(leader, signal.SIGKILL)
     assert_gone(procs, "the bot's crash (before its restart)")
     m.wait_transition("esc", "RUNNING", count=2)

@@ -121,9 +121,10 @@ def test_two_masters_share_one_bus_through_nats(tmp_path: Path, hosts: Hosts, st
         assert fleet.returncode == 0, fleet.stderr
         answers = {a["host"]: a for a in json.loads(fleet.stdout)}
         assert set(answers) == {"alpha", "beta"}
-        assert {r["bot"] for r in answers["beta"]["reply"]["instances"]} == {"calc", "late"}
+        assert {r["bot"] for r in answers["beta"]["status"]["instances"]} == {"calc", "late"}
+        assert '"op"' not in fleet.stdout and answers["beta"]["action"] is None
         assert answers["beta"]["procfile"] == str(beta.procfile) and answers["beta"]["pid"] == beta.pid
-        assert answers["alpha"]["reply"]["bridge"]["state"] == "connected"
+        assert answers["alpha"]["status"]["bridge"]["state"] == "connected"
         table = alpha.ctl("fleet", "status", "--timeout", "2").stdout
         assert table.splitlines()[0].split()[:2] == ["HOST", "BOT"] and re.search(r"^beta\s+calc\s+0\s+RUNNING", table, re.M)
 

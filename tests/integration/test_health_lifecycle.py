@@ -92,8 +92,7 @@ def test_restarted_bot_is_starting_until_its_first_check(master, tmp_path: Path)
     new_pid = now["pid"]
     mine = [e["health"] for e in recorded(events, "app", "health_changed") if e["pid"] == new_pid]
     assert mine[0] == "starting" and mine[-1] == "healthy" and mine.count("healthy") == 1, mine
-    lines = m.lines()
-    healthy_at = next(i for i, line in enumerate(lines) if "app:0 health healthy" in line and i > m.transitions("app:0")[-1].line)
+    healthy_at = next(i for i, e in m.events("app:0") if e.health == "healthy" and i > m.transitions("app:0")[-1].line)
     assert healthy_at < m.transitions("worker:0")[-2].line  # worker:0 STOPPED -> STARTING came after the new pass
 
 

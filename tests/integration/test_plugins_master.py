@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -65,7 +66,8 @@ def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
         failures = 1
         recover = "restart"
     ''')
-    m.wait_line(r"leaker:0 (STARTING|RUNNING) -> STOPPING \(health: memory: rss [\d.]+MiB > max 57.2MiB\)")
+    stopping = m.wait_transition("leaker:0", "STOPPING")[0]
+    assert re.fullmatch(r"health: memory: rss [\d.]+MiB > max 57.2MiB", stopping.reason), stopping
     m.wait_transition("leaker:0", "RUNNING", count=2)
     report = m.ctl("health", "leaker")
     assert report.returncode == 0 and "memory" in report.stdout and "FAIL" in report.stdout
@@ -121,10 +123,9 @@ def test_dependent_waits_until_dependency_is_healthy(master) -> None:
         depends_on = ["api"]
     ''')
     m.wait_transition("worker:0", "RUNNING")
-    lines = m.lines()
-    healthy = next(i for i, line in enumerate(lines) if "api:0 health healthy" in line)
-    started = next(i for i, line in enumerate(lines) if "worker:0 STOPPED -> STARTING" in line)
-    api_running = next(i for i, line in enumerate(lines) if "api:0 STARTING -> RUNNING" in line)
+    healthy = next(i for i, e in m.events("api:0") if e.health == "healthy")
+    started = next(t.line for t in m.transitions("worker:0") if (t.old, t.new) == ("STOPPED", "STARTING"))
+    api_running = next(t.line for t in m.transitions("api:0") if (t.old, t.new) == ("STARTING", "RUNNING"))
     assert api_running < healthy < started
 
 
