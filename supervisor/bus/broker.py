@@ -16,7 +16,6 @@ import logging
 import os
 import pathlib
 import re
-import socket
 import stat
 import time
 from typing import Callable
@@ -35,6 +34,7 @@ from supervisor.bus.rpc import Requests
 from supervisor.bus.tokens import Tokens, new_token
 from supervisor.bus.topics import RESERVED_PREFIX, TopicIndex, check_pattern, check_topic
 from supervisor.core.errors import BusError
+from supervisor.core.sockets import bind_private
 
 PRESENCE = "supctl.presence"
 _UNSAFE = re.compile(r"[.*>\s]")
@@ -94,16 +94,10 @@ class Broker:
             raise BusError(f"bus socket path too long for a Unix socket: {self.path}")
         if self.path.exists() and stat.S_ISSOCK(self.path.stat().st_mode):
             self.path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
         try:
-            sock.bind(os.fspath(self.path))
+            sock = bind_private(os.fspath(self.path))
         except OSError as exc:
-            sock.close()
             raise BusError(f"cannot bind bus socket {self.path}: {exc}") from exc
-        finally:
-            os.umask(old)
-        os.chmod(self.path, 0o600)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(lambda: Connection(self), sock=sock, backlog=256)
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import msgspec
 
 from ..core.frames import Budget, FrameError, FrameSplitter
+from ..core.sockets import bind_private
 from .protocol import (
     MAX_REQUEST,
     PROTOCOL_VERSION,
@@ -56,12 +57,7 @@ class ControlServer:
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
-        old = os.umask(0o177)
-        try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        finally:
-            os.umask(old)
-        os.chmod(self.path, 0o600)
+        self._server = await asyncio.start_unix_server(self._serve, sock=bind_private(str(self.path)))
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop listening, drop idle clients, and let requests in progress (a `shutdown`) send their reply."""
