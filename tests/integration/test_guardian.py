@@ -159,4 +159,6 @@ def test_validate_start_and_status_say_when_the_fleet_needs_more_fds(master, tmp
     m.wait_transition("sl", "RUNNING", count=10)
     status = m.ctl("status")
     assert status.returncode == 0 and "the fleet needs about 114 file descriptors, the master's limit is 100" in status.stderr
+    fds = json.loads(m.ctl("status", "--json").stdout)["fds"]
+    assert (fds["soft"], fds["hard"], fds["needed"]) == (100, 100, 114) and 10 < fds["open"] <= 100, fds
     assert m.stop() == 0
