@@ -1,5 +1,6 @@
 """The status every bot shares: its own on `bots.status.<role>` (retained) every SYNC_EVERY seconds, and a line for
-each status it hears from the others (`heard freelance {...}`), so each knows what the rest are doing."""
+each status it hears from the others (`heard freelance {...}`), so each knows what the rest are doing. The pid in
+it tells a status from before a restart (of the bot or the master) from a fresh one."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ async def share(bus: Client, role: str, status: Callable[[], dict]) -> None:
 
     async def publish() -> None:
         while True:
-            await bus.publish(f"bots.status.{role}", {"role": role, **status()}, retain=True)
+            await bus.publish(f"bots.status.{role}", {"role": role, "pid": os.getpid(), **status()}, retain=True)
             await asyncio.sleep(every)
 
     task = asyncio.create_task(publish())

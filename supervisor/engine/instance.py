@@ -230,7 +230,9 @@ class Instance:
                 self._set(State.EXITED, f"exited with {exit_info.describe()}; restart = {self.config.restart}")
                 return
             if not self._budget.spend(self._clock()):
-                self._set(State.FATAL, f"exited with {exit_info.describe()}; more than {self.config.restart_limit.count} restarts in {self.config.restart_limit.window}")
+                limit = self.config.restart_limit
+                self._set(State.FATAL, f"exited with {exit_info.describe()}; more than {limit.count} restarts in {limit.window}: "
+                                       f"manual intervention needed (supctl start {self.name})")
                 return
             b = self.config.backoff
             delay = backoff_delay(attempt, b.initial, b.factor, b.max, b.jitter, self._rng)
