@@ -30,7 +30,7 @@ from ..jobs.tasks import ScheduledTask
 from ..output.tail import Follower, last_lines, log_files, prefix
 from .feed import UsageFeed
 from .hub import EventHub
-from .metrics import FleetCollector, exposition, registry
+from .metrics import Exposition, FleetCollector, registry
 from .openapi import spec
 from .writes import Writes, json_response, problem
 
@@ -47,8 +47,8 @@ class HttpServer:
         self.config: HttpConfig = procfile.http or HttpConfig()
         self._handlers, self._fleet, self._health, self._events, self._log = handlers, fleet, health, events, logger
         self._logs_dir = paths.logs_dir(procfile.state_dir)
-        self._registry = registry(FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch,
-                                                 handlers.bridge_status, handlers.degradation))
+        self._metrics_text = Exposition(registry(FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch,
+                                                                handlers.bridge_status, handlers.degradation)))
         self._writes = Writes(procfile.http_token_path(), generated=self.config.token_file is None,
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()
@@ -151,7 +151,7 @@ class HttpServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         """Text format 0.0.4, which every Prometheus reads (2.x does not know 1.0.0, prometheus-client's default)."""
-        return web.Response(body=exposition(self._registry), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+        return web.Response(body=self._metrics_text.render(), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     async def _sse(self, request: web.Request) -> web.StreamResponse:
         """Process events (started, exited, backoff, fatal, stopped, health_changed), kill-switch changes and, every

@@ -14,13 +14,13 @@ from supervisor.bus.frames import BusStats
 from supervisor.core.states import State
 from supervisor.engine.kill_switch import KillSwitchState
 from supervisor.health.runner import CheckStatus, HealthStatus, Record
-from supervisor.http.metrics import FleetCollector, check_labels, exposition, proc_stat, registry
+from supervisor.http.metrics import Exposition, FleetCollector, check_labels, proc_stat, registry
 
 
-def fleet_registry(pid: int):
+def fleet_registry(pid: int, insts: list[SimpleNamespace]):
     states = list(State)
-    insts = [SimpleNamespace(bot=f"bot{i % 7}", index=i, state=states[i % len(states)], restarts=i, pid=pid,
-                             restarts_by={"exit": i, "manual": i % 2}, started_at=time.time()) for i in range(40)]
+    insts[:] = [SimpleNamespace(bot=f"bot{i % 7}", index=i, state=states[i % len(states)], restarts=i, pid=pid,
+                                restarts_by={"exit": i, "manual": i % 2}, started_at=time.time()) for i in range(40)]
     runner = SimpleNamespace(
         history=lambda: [Record(kind="check", index=0, name="http", ok=True, reason="", time=1.0, duration=0.25)],
         status=lambda: HealthStatus(state="healthy", reason="", checks=[
@@ -36,19 +36,32 @@ def fleet_registry(pid: int):
 
 
 def test_exposition_is_generate_latest_byte_for_byte() -> None:
-    families = list(fleet_registry(os.getpid()).collect())  # one scrape's values, written both ways
+    """Scrape after scrape, while states, restarts and values change and instances go (what the label and value
+    caches must follow)."""
+    insts: list[SimpleNamespace] = []
+    fleet = fleet_registry(os.getpid(), insts)
+    families: list = []
 
     class Fixed(Collector):
         def collect(self):
-            return families
+            return families  # one scrape's values, written both ways
 
     reg = CollectorRegistry(auto_describe=False)
     reg.register(Fixed())
-    ours = exposition(reg)
-    assert ours == generate_latest(reg)
+    writer = Exposition(reg)
+    for scrape in range(4):
+        families[:] = list(fleet.collect())
+        ours = writer.render()
+        assert ours == generate_latest(reg), scrape
+        insts[scrape].state = State.FATAL
+        insts[scrape + 1].restarts_by = {"exit": 2, "health": 1, "watch": 3}
+        insts[scrape + 2].started_at = -0.0
+        del insts[-1]
     assert 'reason="a \\"quoted\\" \\\\ reason\\non two lines"' in ours.decode()
     assert b'supctl_check_healthy{bot="bot0",check="http",instance="0"} 1.0' in ours
     assert b'check="tcp"' not in ours.split(b"supctl_check_duration")[0].split(b"supctl_check_healthy")[1]
+    assert b'supctl_instance_restarts_total{bot="bot3",instance="3",reason="watch"} 3.0' in ours
+    assert b'supctl_instance_start_time_seconds{bot="bot4",instance="4"} -0.0' in ours
 
 
 def test_check_labels_number_repeats() -> None:
