@@ -2,7 +2,7 @@
 no heartbeat), the host check's action runs auto-heal, `supctl run heal` heals now (a stale lock, old reports),
 `supctl status` shows the service and the task, and `supctl systemd` prints the unit that starts it at boot.
 Compressed: the scan cycle 30 s -> 0.2 s and the heartbeat 10 s -> 0.2 s; the liveness check every 60 s -> 0.5 s
-with no heartbeat for 90 s -> 3 s; the host check every 5 minutes -> 3 s and its 80% memory limit -> 0.01%
+with no heartbeat for 90 s -> 5 s; the host check every 5 minutes -> 3 s and its 80% memory limit -> 0.01%
 (so it is over the limit on any machine; on a busy one the CPU is over 80% too)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def procfile(tmp_path: Path) -> tuple[str, Path]:
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns(".supctl", "__pycache__", "work"))
     text = (work / "procfile.toml").read_text()
     for old, new in [('state_dir = ".supctl"', 'state_dir = "state"'), ('CYCLE_EVERY = "30"', 'CYCLE_EVERY = "0.2"'),
-                     ('ALIVE_EVERY = "10"', 'ALIVE_EVERY = "0.2"'), ('within = "90s"', 'within = "3s"'),
+                     ('ALIVE_EVERY = "10"', 'ALIVE_EVERY = "0.2"'), ('within = "90s"', 'within = "5s"'),
                      ('every = "60s"', 'every = "0.5s"'), ('every = "5m"', 'every = "3s"'),
                      ("max_memory_percent = 80", "max_memory_percent = 0.01")]:
         assert text.count(old) == 1, old

@@ -2,7 +2,7 @@
 above the level; self-healing after 3 failed checks; the circuit breaker opening after 3 restarts (DEGRADED, the
 fleet reduced), its half-open probe and its closing; an agent killed mid-task resuming from its last checkpoint after
 its crash and after a master restart. Compressed: a step every 2 s -> 0.2 s, the checks every 5 s -> 0.5 s, the
-breaker's 10 s open -> 3 s, the restart backoff from 1 s -> 0.1 s."""
+restart backoff from 1 s -> 0.1 s; the breaker's 10 s open is kept (the test reads the fleet's level while it is open)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from harness import Master
+from harness import Master, parse_time
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multi-agent"
 STEPS = 5
@@ -28,7 +28,7 @@ def procfile(tmp_path: Path) -> str:
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns(".supctl", "__pycache__"))
     text = (work / "procfile.toml").read_text()
     for old, new, n in [('state_dir = ".supctl"', 'state_dir = "state"', 1), ('STEP_EVERY = "2"', 'STEP_EVERY = "0.2"', 1),
-                        ('every = "5s"', 'every = "0.5s"', 3), ('cooldown = "10s"', 'cooldown = "3s"', 3),
+                        ('every = "5s"', 'every = "0.5s"', 3),
                         ('initial = "1s"', 'initial = "100ms"', 1)]:
         assert text.count(old) == n, old
         text = text.replace(old, new)
@@ -108,15 +108,18 @@ def test_multi_agent(master, tmp_path: Path) -> None:
     more_checkpoints(m, "researcher")
 
     # the circuit breaker: a fault that outlasts restarts opens it after 3, the writer is DEGRADED, the fleet reduced
-    reduced = count(m, r"^level reduced ", planner)
     writer_restores = count(m, RESTORED, m.logs / "writer.log")
     assert m.ctl("bus", "pub", "agents.fault.writer", '{"error": "model API 503"}', "--retain").returncode == 0
-    m.wait_line(r"writer:0 marked DEGRADED: circuit breaker open: 3 recoveries within 600s", timeout=90)
+    opened = m.wait_line(r"writer:0 marked DEGRADED: circuit breaker open: 3 recoveries within 600s", timeout=90)[0].string
+    at = parse_time(" ".join(opened.split()[:2]))
     restarts = [t for t in m.transitions("writer:0") if t.new == "STOPPING" and t.reason.startswith("health: log_pattern")]
-    assert len(restarts) == 3, [t.reason for t in restarts]
-    level_line(m, "reduced", 2, "drafting, core", "web_research", reduced)
+    assert len([t for t in restarts if t.at < at + 1]) == 3, [t.reason for t in restarts]  # the probe comes 10 s later
+    normal = count(m, r"^level normal \(3 of 3 ", planner)  # the level stays reduced while the circuit is open
+    refusals = count(m, r"\(refused web_research at level reduced\)", planner)
     status = m.ctl("status").stdout
-    assert re.search(r"^writer .*DEGRADED: circuit breaker open", status, re.MULTILINE) and "fleet degradation: reduced" in status
+    assert re.search(r"^writer .*DEGRADED: circuit breaker open", status, re.MULTILINE), status
+    assert "fleet degradation: reduced" in status, status
+    m.wait_line(r"\(refused web_research at level reduced\)", count=refusals + 1, path=planner, timeout=30)
     now, before = resumed(m, "writer", writer_restores + 3)
     assert now == before, "each restart resumed from the checkpoint before the fault"
 
@@ -124,7 +127,7 @@ def test_multi_agent(master, tmp_path: Path) -> None:
     m.wait_line(r"circuit half-open for writer: trying restart once", timeout=60)
     assert m.ctl("bus", "pub", "agents.fault.writer", "null", "--retain").returncode == 0
     m.wait_line(r"writer:0 no longer DEGRADED: circuit breaker closed", timeout=60)
-    level_line(m, "normal", 3, "web_research, drafting, core", "nothing", normal + 1)
+    level_line(m, "normal", 3, "web_research, drafting, core", "nothing", normal)
     more_checkpoints(m, "writer")
 
     # a master restart: the researcher, stopped mid-task, resumes from its last checkpoint
