@@ -29,11 +29,6 @@ class MasterStatus(msgspec.Struct, kw_only=True):
     """Set by the guardian (state "died"), or by `read_status` when the pid it names is no longer that master."""
 
 
-class PidRecord(msgspec.Struct, array_like=True):
-    pid: int
-    create_time: float
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` whole or not at all. The temp file has an unpredictable name and is created with O_EXCL and
     O_NOFOLLOW (nothing planted can redirect the write), and it is removed again whatever fails (ENOSPC)."""
@@ -109,10 +104,8 @@ def read_status(state_dir: paths.StrPath) -> MasterStatus | None:
 
 
 def write_pidfile(state_dir: Path) -> None:
-    import psutil
-
-    me = os.getpid()
-    write_atomic(paths.pid_file(state_dir), msgspec.json.encode(PidRecord(me, psutil.Process(me).create_time())))
+    """master.pid holds the pid alone, in decimal, as every init script and `kill $(cat master.pid)` expect."""
+    write_atomic(paths.pid_file(state_dir), f"{os.getpid()}\n".encode())
 
 
 def make_state_dir(state_dir: Path, procfile: str) -> None:
@@ -158,16 +151,27 @@ def _untrusted(d: Path, ancestor: bool) -> str | None:
     return None
 
 
+PID_SLACK = 2.0
+"""Seconds a process's start time may seem to follow its pidfile's mtime: psutil derives start times from the boot
+time, which /proc/stat gives in whole seconds."""
+
+
 def live_master_pid(state_dir: paths.StrPath) -> int | None:
-    """The pid in master.pid if that very process (same start time) still runs, else None."""
+    """The pid in master.pid if that very process still runs, else None. A process that started after the pidfile was
+    written is another one that was given a reused pid."""
     import psutil
 
+    path = paths.pid_file(state_dir)
     try:
-        rec = msgspec.json.decode(paths.pid_file(state_dir).read_bytes(), type=PidRecord)
-        proc = psutil.Process(rec.pid)
-        if abs(proc.create_time() - rec.create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
-            return rec.pid
-    except (OSError, msgspec.DecodeError, psutil.Error):
+        text = path.read_text()
+        written = path.stat().st_mtime
+        pid = int(text) if text.strip().isdigit() else 0
+        if pid <= 0:
+            return None
+        proc = psutil.Process(pid)
+        if proc.create_time() <= written + PID_SLACK and proc.status() != psutil.STATUS_ZOMBIE:
+            return pid
+    except (OSError, ValueError, psutil.Error):
         pass
     return None
 

@@ -310,7 +310,8 @@ class Master:
         if self.http is not None:
             await self.http.close()
         await self.health.close()
-        log.info("shutdown: cancelling %d task schedules; runs going are awaited (stop_timeout)", len(self.tasks))
+        if self.tasks:
+            log.info("shutdown: cancelling %d task schedules; runs going are awaited (stop_timeout)", len(self.tasks))
         await self.stop_tasks(list(self.tasks))
         log.info("shutdown: stopping %d bots in reverse dependency order", len(self.fleet.bots))
         await self.fleet.stop_bots(list(self.fleet.bots), "master shutdown", retire=True)
