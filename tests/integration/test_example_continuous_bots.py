@@ -68,9 +68,9 @@ def test_continuous_bots(master, tmp_path: Path) -> None:
 
 
 def running(m: Master) -> dict[str, int]:
-    """Each bot's pid once all three are RUNNING under this master (the log also holds the earlier masters' lines)."""
-    since = max(i for i, line in enumerate(m.lines()) if "starting procfile" in line)
-    wait_until(lambda: {t.bot for t in m.transitions() if t.line > since and t.new == "RUNNING"} >= set(ROLES), 30,
+    """Each bot's pid once all three are RUNNING under this master (the journal also holds the earlier masters')."""
+    since = m.ps.create_time()
+    wait_until(lambda: {t.bot for t in m.transitions() if t.at > since and t.new == "RUNNING"} >= set(ROLES), 30,
                "every bot RUNNING under the new master")
     return {r["bot"]: r["pid"] for r in json.loads(m.ctl("status", "--json").stdout)["instances"]}
 
