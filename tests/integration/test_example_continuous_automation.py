@@ -88,16 +88,19 @@ def test_continuous_automation(master, tmp_path: Path) -> None:
     assert re.search(rf"auto-heal \(hourly\): removed stale lock locks/{first}\.lock\b", healed), healed
     assert not stale.exists() and len(list((work / "work" / "reports").glob("*.json"))) <= 24
 
-    unit = subprocess.run([*SUPCTL, "systemd", "-c", str(m.procfile), "--user"], check=False, capture_output=True, text=True, timeout=60)
-    assert unit.returncode == 0, unit.stderr
-    assert f'"{Path(sys.executable).with_name("supctl")}" "start" "-f" "-c" "{m.procfile}"' in unit.stdout
-    assert f"WorkingDirectory={m.procfile.parent}" in unit.stdout and "WantedBy=default.target" in unit.stdout
-    if ANALYZE is not None:
-        (tmp_path / "automation.service").write_text(unit.stdout)
-        runtime = tmp_path / "runtime"
-        runtime.mkdir(mode=0o700)
-        checked = subprocess.run([ANALYZE, "verify", "--man=no", "--user", str(tmp_path / "automation.service")],
-                                 check=False, capture_output=True, text=True, env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
-                                 timeout=60)
-        assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    for scope, target in (["--user"], "default.target"), ([], "multi-user.target"):
+        unit = subprocess.run([*SUPCTL, "systemd", "-c", str(m.procfile), *scope], check=False, capture_output=True, text=True,
+                              timeout=60)
+        assert unit.returncode == 0, unit.stderr
+        assert f'"{Path(sys.executable).with_name("supctl")}" "start" "-f" "-c" "{m.procfile}"' in unit.stdout
+        assert f"WorkingDirectory={m.procfile.parent}" in unit.stdout and f"WantedBy={target}" in unit.stdout
+        assert "Type=notify" in unit.stdout and "Restart=always" in unit.stdout
+        if ANALYZE is not None:
+            (tmp_path / "automation.service").write_text(unit.stdout)
+            checked = subprocess.run([ANALYZE, "verify", "--man=no", *scope, str(tmp_path / "automation.service")], check=False,
+                                     capture_output=True, text=True, env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+                                     timeout=60)
+            assert checked.returncode == 0 and checked.stderr == "", checked.stderr
     assert m.stop() == 0
