@@ -13,7 +13,6 @@ theirs to keep (bridge/kv.py), not persisted here.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -42,6 +41,8 @@ class Kept(msgspec.Struct, array_like=True):
 
 def file_name(topic: str) -> str:
     """A topic may hold any character a path cannot (`/`), so the file is named by its hash."""
+    import hashlib  # here: a master without [bus] persist never pays for it
+
     return hashlib.sha256(topic.encode()).hexdigest() + SUFFIX
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FDS_PER_INSTANCE = 5
 BASE = 64
 
 
-@dataclass(frozen=True)
-class FdReport:
+class FdReport(NamedTuple):
     open: int
     soft: int
     hard: int

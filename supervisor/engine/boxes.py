@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
+import os
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -48,7 +48,7 @@ def task_key(task: str) -> str:
 
 def fleet_mark() -> dict[str, str]:
     """SUPCTL_FLEET=<random>, in every bot's environment: the subreaper and the guardian know this master's processes by it."""
-    return {"SUPCTL_FLEET": secrets.token_hex(8)}
+    return {"SUPCTL_FLEET": os.urandom(8).hex()}  # not secrets: it imports hmac and hashlib (~0.8 MiB)
 
 
 def contain(procfile: Procfile, env: dict[str, str], guard: Guard, logger: logging.Logger) -> Containment:

@@ -10,7 +10,6 @@ step back, not the bot's state. `seal` and `unseal` are that envelope on its own
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -37,11 +36,15 @@ _DEC = msgspec.msgpack.Decoder(Envelope)
 
 def seal(seq: int, data: bytes) -> bytes:
     """`data` verbatim in an envelope with its number, the time and its SHA-256: one file's bytes."""
+    import hashlib  # here: its OpenSSL mapping costs a master that never checkpoints ~0.5 MiB
+
     return _ENC.encode(Envelope(seq, time.time(), hashlib.sha256(data).hexdigest(), data))
 
 
 def unseal(raw: bytes) -> Envelope:
     """The envelope of one file's bytes; ValueError (saying why) when it does not decode or fails its checksum."""
+    import hashlib
+
     try:
         env = _DEC.decode(raw)
     except msgspec.DecodeError as e:
