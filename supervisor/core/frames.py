@@ -94,6 +94,7 @@ class FrameSplitter:
                 self._pending.append(data)
                 self._have += len(data)
                 if self._have < 4:
+                    self._hold(self._have)
                     return frames
                 data = b"".join(self._pending)
                 view = memoryview(data)
