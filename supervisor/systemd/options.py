@@ -45,6 +45,9 @@ def unit_options(procfile: Procfile, name: str, user_mode: bool, run_as: str | N
         if user_mode:
             raise ValueError("--run-as applies to system units only; a --user unit runs as its owner")
         user, group = named_unit_user(run_as)
+        if user == "nobody":
+            warning = ("systemd calls User=nobody unsafe: every service running as nobody can reach the others' "
+                       "files and processes; create a service account, e.g. `useradd --system --create-home bots`")
     elif not user_mode:
         user, group, warning = default_unit_user(path)
     opts = UnitOptions(executable=supctl_executable(), procfile=str(path), working_directory=str(path.parent),

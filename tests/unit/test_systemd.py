@@ -341,9 +341,10 @@ def test_unit_options_run_as_wins_and_is_refused_for_user_units(tmp_path: Path) 
     from supervisor.systemd.options import unit_options
 
     procfile = _loaded(tmp_path, '[bots.a]\ncmd = "sleep 1"\n')
-    opts, warning = unit_options(procfile, "bots", False, "nobody")
-    assert (opts.user, warning) == ("nobody", None)
-    assert "User=nobody\n" in render_unit(opts)
+    opts, warning = unit_options(procfile, "bots", False, "daemon")
+    assert (opts.user, warning) == ("daemon", None)
+    assert "User=daemon\n" in render_unit(opts)
+    assert "calls User=nobody unsafe" in (unit_options(procfile, "bots", False, "nobody")[1] or "")
     with pytest.raises(ValueError, match="system units only"):
         unit_options(procfile, "bots", True, "nobody")
 
