@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import msgspec
@@ -123,6 +124,28 @@ def test_writes_wait_for_the_interval_and_follow_the_latest_value(tmp_path: Path
     again = store()
     run(tmp_path, ["state.>"], again)
     assert value(again, "state.x") == 2
+
+
+def test_the_disk_work_runs_off_the_loop(tmp_path: Path) -> None:
+    """A write that waits for the loop to do something would never end if it ran on the loop itself."""
+    started, loop_ran = threading.Event(), threading.Event()
+
+    def slow(path: Path, data: bytes) -> None:
+        started.set()
+        assert loop_ran.wait(30), "the loop was blocked by the write"
+        write_atomic(path, data)
+
+    async def main() -> None:
+        s = store()
+        disk = RetainedDisk(tmp_path, ["state.>"], s, slow, LOG, every=0.01)
+        await disk.restore()
+        put(s, "state.x", 1)
+        assert await asyncio.to_thread(started.wait, 30)
+        loop_ran.set()  # the loop runs while the write is in its thread
+        await disk.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert (tmp_path / file_name("state.x")).exists()
 
 
 def test_a_corrupt_file_is_refused_with_a_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
