@@ -145,8 +145,9 @@ def restart_counts(url: str, bot: str) -> dict[str, float]:
 
 
 def test_restarts_are_counted_by_reason(master, tmp_path: Path) -> None:
-    """A crash, a health recovery and a restart by hand land in three series; the text still passes promtool."""
+    """A crash, a health recovery, a restart by hand and one by watch land in four series; promtool still passes."""
     flag = tmp_path / "fail-once"
+    (tmp_path / "src").mkdir()
     m = master(f'''
         [supervisor]
         state_dir = "state"
@@ -155,6 +156,7 @@ def test_restarts_are_counted_by_reason(master, tmp_path: Path) -> None:
         cmd = {toml_argv(bot("sleeper"))}
         start_grace = "100ms"
         backoff = {{ initial = "50ms" }}
+        watch = ["src/"]
         [[bots.app.health]]
         check = "exec"
         cmd = ["sh", "-c", "if [ -e {flag} ]; then rm {flag}; exit 1; fi"]
@@ -172,6 +174,10 @@ def test_restarts_are_counted_by_reason(master, tmp_path: Path) -> None:
     assert not flag.exists()
     assert httpx.post(f"{url}/bots/app/restart", headers=auth(m), timeout=30).json()["ok"]
     assert restart_counts(url, "app") == {"exit": 1, "health": 1, "manual": 1}
+    m.wait_line(r"app: watch armed on src/")
+    (tmp_path / "src" / "strategy.py").write_text("x")
+    m.wait_transition("app:0", "RUNNING", count=5, timeout=30)
+    assert restart_counts(url, "app") == {"exit": 1, "health": 1, "manual": 1, "watch": 1}
     check = subprocess.run(["promtool", "check", "metrics"], input=httpx.get(f"{url}/metrics").text, capture_output=True,
                            text=True, check=False)
     assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
