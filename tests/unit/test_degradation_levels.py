@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 
+from supervisor.bus import frames as f
+from supervisor.bus.state import DEGRADATION, FleetDegradation
 from supervisor.config import procfile as config
 from supervisor.config.fleet import DegradationConfig
-from supervisor.core.errors import ConfigErrors
+from supervisor.control.bus_desk import MasterDesk
+from supervisor.core.errors import BusError, ConfigErrors
 from supervisor.core.states import State
 from supervisor.health.degradation import Degradation, level_of
 from supervisor.health.target import HealthBoard
@@ -102,3 +107,17 @@ def test_a_group_name_is_one_topic_token() -> None:
     with pytest.raises(ConfigErrors) as e:
         config.loads(b'[fleet.degradation.groups."a*b"]\nbots = ["planner"]\n' + MINIMAL.replace(b"bots.a", b"bots.planner"), "p.toml")
     assert [x.key for x in e.value.errors] == ["fleet.degradation.groups.a*b"]
+
+
+def test_a_bot_asks_for_the_fleet_or_one_group() -> None:
+    """The master's answer on supctl.fleet.degradation: the fleet with its groups, one group, or an error naming them."""
+    fleet = FleetDegradation(level="normal", groups=[FleetDegradation(level="minimal", group="agents")])
+    desk = MasterDesk(None, lambda bot: True, lambda: fleet, None, lambda bot: False)  # type: ignore[arg-type]
+
+    def ask(group: str | None) -> FleetDegradation:
+        req = f.Request(1, DEGRADATION, msgspec.Raw(msgspec.msgpack.encode(group)), "planner", 0)
+        return msgspec.msgpack.decode(asyncio.run(desk.answer(req)), type=FleetDegradation)
+
+    assert ask(None) == fleet and ask("agents") == fleet.groups[0]
+    with pytest.raises(BusError, match=r"no group 'nope' in \[fleet.degradation.groups\] \(groups: agents\)"):
+        ask("nope")
