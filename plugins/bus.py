@@ -15,13 +15,15 @@ class BusHeartbeatOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 
 
 class BusHeartbeat(HealthCheck):
+    """Healthy while this instance (not merely another instance of the bot) publishes on `topic` within `within`."""
+
     name = "bus_heartbeat"
     Options = BusHeartbeatOptions
 
     async def check(self, ctx: CheckContext) -> Result:
         if ctx.bus is None:
             return Result.fail("no bus")
-        last = ctx.bus.last_publish_time(ctx.bot, self.options.topic)
+        last = ctx.bus.last_publish_time(ctx.bot, self.options.topic, ctx.instance)
         if last is None:
             return Result.fail(f"nothing published on {self.options.topic} yet")
         age = time.monotonic() - last

@@ -44,8 +44,9 @@ class Result(msgspec.Struct, frozen=True):
 class BusView(Protocol):
     """The slice of the message bus a check may read."""
 
-    def last_publish_time(self, bot: str, topic: str) -> float | None:
-        """time.monotonic() of the bot's last publish on topic, or None if it never did."""
+    def last_publish_time(self, bot: str, topic: str, instance: int | None = None) -> float | None:
+        """time.monotonic() of the last publish on topic by that instance of the bot (None: by any instance), or None
+        if it never did."""
         ...
 
 

@@ -38,6 +38,8 @@ from supervisor.core.sockets import bind_private
 
 PRESENCE = "supctl.presence"
 _UNSAFE = re.compile(r"[.*>\s]")
+ANY_INSTANCE = -1
+"""The instance of a `last_publish_time` key that stands for every instance of the bot."""
 
 
 class Broker:
@@ -86,8 +88,8 @@ class Broker:
         self._flushing = False
         self.reading = False
         """Inside a Connection's data_received, which flushes when it ends."""
-        self._watched: set[tuple[str, str]] = set()
-        self._last_publish: dict[tuple[str, str], float] = {}
+        self._watched: set[tuple[str, int, str]] = set()
+        self._last_publish: dict[tuple[str, int, str], float] = {}
 
     async def start(self) -> None:
         if len(os.fsencode(self.path)) > 100:
@@ -148,11 +150,13 @@ class Broker:
         check_topic(topic)
         self._route(ADMIN, [f.Msg(topic, Raw(self.encoder.encode(obj)), retain)])
 
-    def last_publish_time(self, bot: str, topic: str) -> float | None:
-        """time.monotonic() of `bot`'s last publish on `topic` since someone first asked (the bus_heartbeat check).
+    def last_publish_time(self, bot: str, topic: str, instance: int | None = None) -> float | None:
+        """time.monotonic() of the last publish on `topic` by instance `instance` of `bot` (None: by any of its
+        instances) since someone first asked (the bus_heartbeat check asks for its own instance, so one live instance
+        cannot hide a hung one).
 
-        Only asked-for pairs are tracked, so routing pays one empty-set test per message otherwise."""
-        key = (bot, topic)
+        Only asked-for keys are tracked, so routing pays one empty-set test per message otherwise."""
+        key = (bot, ANY_INSTANCE if instance is None else instance, topic)
         self._watched.add(key)
         return self._last_publish.get(key)
 
@@ -242,8 +246,10 @@ class Broker:
         batch: list[f.Msg] = []
         watched = self._watched
         for msg in items:
-            if watched and (sender[0], msg.topic) in watched:
-                self._last_publish[(sender[0], msg.topic)] = time.monotonic()
+            if watched:
+                for key in ((sender[0], sender[1], msg.topic), (sender[0], ANY_INSTANCE, msg.topic)):
+                    if key in watched:
+                        self._last_publish[key] = time.monotonic()
             subs = cached(msg.topic)
             if subs is None:
                 subs = self._resolve(sender, msg.topic)

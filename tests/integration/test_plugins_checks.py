@@ -385,8 +385,8 @@ def test_bus_heartbeat(registry):
         def __init__(self) -> None:
             self.published: dict[tuple[str, str], float] = {}
 
-        def last_publish_time(self, bot: str, topic: str) -> float | None:
-            return self.published.get((bot, topic))
+        def last_publish_time(self, bot: str, topic: str, instance: int | None = None) -> float | None:
+            return self.published.get((bot, topic)) if instance == 0 else None
 
     async def one(bus: Bus | None) -> Result:
         target = FakeTarget(pid=os.getpid(), bus=bus)

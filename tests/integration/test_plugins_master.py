@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
-from harness import SUPCTL, bot, free_port, wait_until
+from harness import SUPCTL, bot, free_port, parse_time, wait_until
 
 PLUGINS = '''
 import asyncio, json, os
@@ -71,6 +72,36 @@ def test_memory_leak_is_restarted_by_the_memory_check(master) -> None:
     m.wait_transition("leaker:0", "RUNNING", count=2)
     report = m.ctl("health", "leaker")
     assert report.returncode == 0 and "memory" in report.stdout and "FAIL" in report.stdout
+
+
+def test_bus_heartbeat_is_per_instance(master) -> None:
+    """Two instances of one bot publish on one topic: the silent one is unhealthy, not hidden by the other's beats."""
+    beat = ("import asyncio, os\nfrom supervisor.bus import connect\nasync def main():\n    bus = await connect()\n"
+            "    while os.environ['SUPCTL_INSTANCE'] == '0':\n        await bus.publish('beat', 1)\n"
+            "        await asyncio.sleep(0.1)\n    await asyncio.Event().wait()\nasyncio.run(main())\n")
+    m = master(f'''
+        [supervisor]
+        state_dir = "state"
+        [bots.pool]
+        cmd = {json.dumps([sys.executable, "-c", beat])}
+        instances = 2
+        start_grace = "0s"
+        [[bots.pool.health]]
+        check = "bus_heartbeat"
+        topic = "beat"
+        within = "5s"
+        every = "200ms"
+    ''')
+    beating = m.wait_line(r"pool:0 health healthy", timeout=30)[0].string
+    since = parse_time(" ".join(beating.split()[:2])) + 1  # log stamps have milliseconds; a second of margin
+
+    def checked_since() -> list[dict]:
+        rows = json.loads(m.ctl("health", "pool", "--json").stdout)
+        return [r for row in rows if row["instance"] == 1 for r in row["records"] if r["kind"] == "check" and r["time"] > since]
+
+    later = wait_until(checked_since, 30, "a check of pool:1 while pool:0 beats")
+    assert all(not r["ok"] and r["reason"] == "nothing published on beat yet" for r in later), later
+    assert "pool:1 health healthy" not in m.text()
 
 
 def test_plugin_that_raises_or_hangs_is_contained(master, tmp_path: Path) -> None:
