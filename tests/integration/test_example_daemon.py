@@ -1,7 +1,7 @@
 """examples/daemon: `supctl start` daemonizes (detached from the caller's session) with master.pid (the pid alone) and
 status.json (state, start time, pid, last error) in the chosen state_dir; status, restart and stop of bots; SIGTERM to
 the master stops the bots gracefully, removes the pidfile and leaves status.json saying stopped; `--nodaemonize` is
-`-f` and SIGINT cleans up the same way; SUPCTL_LOGLEVEL=DEBUG adds the DEBUG lines; `supctl systemd --run-as` writes
+`-f` and SIGINT cleans up the same way; a master killed with SIGKILL leaves `died` and its last error; SUPCTL_LOGLEVEL=DEBUG adds the DEBUG lines; `supctl systemd --run-as` writes
 `User=`. Compressed: the 5 s sampling (SAMPLE_EVERY) -> 0.2 s and the 30 s log check -> 200 ms."""
 
 from __future__ import annotations
@@ -106,8 +106,24 @@ def test_daemon_start_status_restart_stop_and_sigterm(example: Daemon, monkeypat
     wait_gone(pid)
     assert_cleaned_up(d, pid, "SIGTERM")
 
-    again = int(re.search(r"started master pid (\d+)", d.run("start", check=True).stdout).group(1))
-    assert f"master pid {again} stopped" in d.run("shutdown", check=True).stdout
+
+
+def test_a_killed_master_leaves_its_last_error(example: Daemon) -> None:
+    """kill -9 leaves no shutdown: the guardian kills the bots and writes `died` with the last error, status says so,
+    and the next start removes the stale pidfile."""
+    d = example
+    pid = int(re.search(r"started master pid (\d+)", d.run("start", check=True).stdout).group(1))
+    bots = [r["pid"] for r in d.status()]
+    os.kill(pid, signal.SIGKILL)
+    st = wait_until(lambda: (s := status_json(d))["state"] == "died" and s, 30, "status.json to say died")
+    assert st["pid"] == pid and st["last_error"] == f"master pid {pid} died without shutting down (seen by its guardian)"
+    wait_until(lambda: not any(psutil.pid_exists(b) for b in bots if b), 30, "the guardian to kill the bots")
+    said = d.run("status")
+    assert said.returncode == 1 and f"(pid {pid}) died" in said.stderr, said.stderr
+    again = d.run("start", check=True)
+    assert "removed stale master.pid" in again.stderr
+    new = int(re.search(r"started master pid (\d+)", again.stdout).group(1))
+    assert f"master pid {new} stopped" in d.run("shutdown", check=True).stdout
     assert status_json(d)["state"] == "stopped" and not (d.state / "master.pid").exists()
 
 
