@@ -28,6 +28,7 @@ hook); supervisord comes from PyPI into bench/.venvs/supervisor, pm2 from npm in
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -303,7 +304,7 @@ startretries={a.kills * 2}
             m.start()
             all_stamped(idle[name], n, time.time(), 60 + n * 0.3)
         pids = {name: m.pid if isinstance(m, (Pm2, Supctl)) else m.proc.pid for name, m in masters.items()}  # type: ignore[union-attr]
-        guardian = next(c for c in psutil.Process(pids["supctl"]).children() if any(arg.endswith(GUARDIAN) for arg in c.cmdline()))
+        guardian = guardian_of(pids["supctl"])
         step(f"fleet: {a.idle:.0f}s idle")
         out["idle"] = idle_cost({**pids, "guardian": guardian.pid, "bare": bare.pid}, a.idle)
 
@@ -337,6 +338,58 @@ startretries={a.kills * 2}
             m.stop()
         bare.terminate()
         bare.wait()
+    return out
+
+
+def guardian_of(master: int) -> psutil.Process:
+    """A master's guardian: a fork of the sh it starts (not its child); its cmdline ends in the master's pid."""
+    return next(p for p in psutil.process_iter(["cmdline"]) if p.pid != master and (cmd := p.info["cmdline"] or [])
+                and cmd[0] == "/bin/sh" and cmd[1].endswith(GUARDIAN) and cmd[-1] == str(master))
+
+
+# -- guardian: its memory with 0, 10 and 1,000 tracked process groups ---------------------------
+
+GUARDIAN_PROBE = """import asyncio, json, logging, sys, psutil
+from supervisor.engine.guardian_link import Guard
+
+async def main(n: int) -> None:
+    guard = Guard(logging.getLogger("bench"))
+    guard.start()
+    guard.marker("SUPCTL_FLEET=bench")
+    for g in range(1_000_000, 1_000_000 + n):
+        guard(g, True)
+    told = len(guard._snapshot())
+    proc = psutil.Process(guard.pid)
+    while guard.backlog or proc.io_counters().read_chars < told:  # every line read by the guardian
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)  # idle: waiting in read, as it does for the master's whole life
+    m = proc.memory_full_info()
+    print(json.dumps([m.rss, m.pss, m.uss]))
+    guard.close()
+
+asyncio.run(main(int(sys.argv[1])))
+"""
+SH_FLOOR = "sh -c 'read x' (a fresh sh waiting on a pipe)"
+
+
+def guardian_memory(venv: Path, sizes: tuple[int, ...] = (0, 10, 1000)) -> dict[str, tuple[float, float, float]]:
+    """(RSS, PSS, USS) in MiB of the guardian as the master runs it (its real Guard and guardian.sh), told of each
+    size's number of process groups; and a fresh `sh` reading a pipe, the floor of a guardian that is not a fork."""
+    out = {}
+    for n in sizes:
+        probe = subprocess.run([str(venv / "bin" / "python"), "-c", GUARDIAN_PROBE, str(n)], capture_output=True, text=True,
+                               check=True)
+        rss, pss, uss = (v / MIB for v in json.loads(probe.stdout))
+        out[f"{n:,} groups"] = (rss, pss, uss)
+    sh = subprocess.Popen(["/bin/sh", "-c", "read x"], stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        m = psutil.Process(sh.pid).memory_full_info()
+        out[SH_FLOOR] = (m.rss / MIB, m.pss / MIB, m.uss / MIB)
+    finally:
+        assert sh.stdin is not None
+        sh.stdin.close()
+        sh.wait()
     return out
 
 
@@ -446,10 +499,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="start rounds (median)")
     ap.add_argument("--status-runs", type=int, default=15)
     ap.add_argument("--no-pm2", dest="pm2", action="store_false", help="leave pm2 out (no node on the machine)")
-    ap.add_argument("--only", choices=["start", "fleet", "memory", "flood"], action="append",
+    ap.add_argument("--only", choices=["start", "fleet", "memory", "flood", "guardian"], action="append",
                     help="run only these parts (repeatable); all by default")
     a = ap.parse_args()
-    parts = set(a.only or ["start", "fleet", "memory", "flood"])
+    parts = set(a.only or ["start", "fleet", "memory", "flood", "guardian"])
     n = a.instances
     step("installing supctl into bench/.venvs/supctl")
     venv = supctl_venv()
@@ -472,6 +525,13 @@ def main() -> None:
                 step(f"log flood {a.mib} MiB: {name}")
                 floods[name] = flood_one(name, tmp, venv, a.mib * MIB, timestamps=name == "supctl-ts")
     report(a, starts, fl, mem, floods)
+    if "guardian" in parts:
+        step("guardian: its memory told of 0, 10 and 1,000 process groups")
+        print("\nguardian memory (MiB), as the master runs it; target RSS <= 1.5")
+        print(f"  {'told of':<48} {'RSS':>6} {'PSS':>6} {'USS':>6}")
+        for what, (rss, pss, uss) in guardian_memory(venv).items():
+            verdict = "" if what == SH_FLOOR else ("ok" if rss <= 1.5 else "MISSED")
+            print(f"  {what:<48} {rss:6.2f} {pss:6.2f} {uss:6.2f}  {verdict}")
 
 
 def report(a: argparse.Namespace, starts: dict[str, list[tuple[float, float]]], fl: dict[str, object] | None,

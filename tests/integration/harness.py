@@ -62,6 +62,15 @@ def is_guardian(proc: psutil.Process) -> bool:
     return GUARDIAN_SCRIPT in proc.cmdline()
 
 
+def guardian_of(master_pid: int) -> psutil.Process | None:
+    """The guardian of that master: a fork of the sh it started, so not its child (its cmdline ends in the master's pid)."""
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if GUARDIAN_SCRIPT in cmd and cmd[-1] == str(master_pid) and p.pid != master_pid:
+            return p
+    return None
+
+
 def bot(name: str, *args: object) -> list[str]:
     """argv running one of tests/integration/bots/NAME.py with this interpreter."""
     return [PY, str(BOTS / f"{name}.py"), *map(str, args)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from harness import BOTS, PY, is_guardian, wait_until
+from harness import BOTS, PY, guardian_of, is_guardian, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,8 +29,8 @@ cmd = ["sh", "{BOTS / 'escaper.sh'}"]
 """
 
 
-def guardian_of(m) -> psutil.Process:
-    return wait_until(lambda: next((c for c in m.children() if is_guardian(c)), None), 10, "the guardian")  # type: ignore[return-value]
+def the_guardian(m) -> psutil.Process:
+    return wait_until(lambda: guardian_of(m.pid), 10, "the guardian")  # type: ignore[return-value]
 
 
 def stopped(p: psutil.Process) -> bool:
@@ -77,11 +77,11 @@ def test_killed_guardian_is_restarted(master):
     m.wait_transition("esc", "RUNNING")
     procs = escaped(m)
     leader = psutil.Process(m.bot_pids()[0])
-    old = guardian_of(m)
+    old = the_guardian(m)
     old.kill()
-    (line,) = m.wait_line(rf"guardian pid {old.pid} died \(signal SIGKILL\); started guardian pid (\d+)")
+    (line,) = m.wait_line(rf"guardian pid {old.pid} died \([^)]+\); started guardian pid (\d+)")
     new = psutil.Process(int(line.group(1)))
-    assert is_guardian(new) and new.ppid() == m.pid
+    assert is_guardian(new) and new.cmdline()[-1] == str(m.pid)
     m.signal(signal.SIGKILL)  # the new guardian must know everything the old one knew
     m.wait_exit()
     _, alive = psutil.wait_procs([leader, *procs], timeout=10)
@@ -89,13 +89,13 @@ def test_killed_guardian_is_restarted(master):
 
 
 def test_guardian_costs_at_most_1_5_mib(master):
-    """What the guardian costs the machine is its private memory (USS): at most 1.5 MiB (a Python guardian: ~6 MiB).
-    Its RSS also counts the libc pages every process maps (an idle `sleep` here: 1.7 MiB), so RSS is held to 2 MiB."""
+    """At most 1.5 MiB of RSS (a Python guardian: ~9.5 MiB; a freshly started sh: 1.6 MiB). The guardian is a fork of
+    the sh that started, so it maps only the pages it touches afterwards: about 0.8 MiB, far from the bound."""
     m = master(ESCAPER)
     m.wait_transition("esc", "RUNNING")
-    mem = guardian_of(m).memory_full_info()
+    mem = the_guardian(m).memory_full_info()
     assert mem.uss <= 1.5 * MIB, f"guardian USS {mem.uss / MIB:.2f} MiB"
-    assert mem.rss <= 2 * MIB, f"guardian RSS {mem.rss / MIB:.2f} MiB"
+    assert mem.rss <= 1.5 * MIB, f"guardian RSS {mem.rss / MIB:.2f} MiB"
     assert m.stop() == 0
 
 
@@ -126,7 +126,7 @@ def test_cli_checks_the_pid_in_status_json(master):
     m = master(ESCAPER)
     m.wait_transition("esc", "RUNNING")
     procs = escaped(m)
-    guardian = guardian_of(m)
+    guardian = the_guardian(m)
     guardian.send_signal(signal.SIGSTOP)
     wait_until(lambda: stopped(guardian), 10, "the guardian to stop")
     m.signal(signal.SIGKILL)

@@ -8,7 +8,7 @@ import time
 
 import psutil
 import pytest
-from harness import bot, is_guardian, toml_argv, wait_until
+from harness import bot, guardian_of, toml_argv, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,7 +129,7 @@ def test_master_sigkill_leaves_no_children_or_grandchildren(master):
     m.wait_transition("idle", "RUNNING")
     procs = [p for k in range(2) for p in family(m, f"stubborn-{k}")]
     procs += [psutil.Process(pid) for pid in m.bot_pids()]
-    procs += [c for c in m.children() if is_guardian(c)]
+    procs += [wait_until(lambda: guardian_of(m.pid), 10, "the guardian")]
     assert len({p.pid for p in procs}) == 2 * 2 + 1 + 1  # stubborn children (also bots), grandchildren, idle, guardian
     m.signal(signal.SIGKILL)
     m.wait_exit()
