@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ..core.backoff import backoff_delay
 from ..engine.bot import Bot
 from ..health.target import HealthBoard
 from .protocol import BotDescription, Budget, DescribeReply, HealthRow, InstanceStatus
@@ -27,8 +28,10 @@ def describe_bot(bot: Bot, rows: list[InstanceStatus], health: HealthBoard) -> D
     first = bot.instances[0]
     launch = first.launch
     env = {k: v for k, v in launch.env.items() if k in bot.config.env or k.startswith("SUPCTL_")}
+    b = bot.config.backoff
     budgets = [Budget(instance=i.index, used=i.budget.used, left=max(0, i.budget.count - i.budget.used),
-                      count=i.budget.count, window=str(bot.config.restart_limit.window)) for i in bot.instances]
+                      count=i.budget.count, window=str(bot.config.restart_limit.window),
+                      next_backoff_s=float(backoff_delay(i.attempt, b.initial, b.factor, b.max, 0.0))) for i in bot.instances]
     checks = []
     for inst in bot.instances:
         ih = health.of(inst)

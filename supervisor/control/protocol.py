@@ -314,6 +314,9 @@ class Budget(msgspec.Struct, kw_only=True):
     left: int
     count: int
     window: str
+    next_backoff_s: float
+    """The wait before the next restart if the instance exited now (before jitter; back to `backoff.initial` after a
+    run of at least `backoff.max`)."""
 
 
 class BotDescription(msgspec.Struct, kw_only=True):

@@ -185,7 +185,8 @@ def describe_text(d: BotDescription, now: float) -> str:
     out.append("instances")
     for r, b, log in zip(d.instances, d.budgets, d.logs):
         out.append(f"  {r.bot}:{r.instance}  {state_text(r, now)}  pid {r.pid or '-'}  up {duration(r.uptime)}  "
-                   f"restarts {r.restarts}  budget {b.used}/{b.count} used in {b.window} ({b.left} left)")
+                   f"restarts {r.restarts}  budget {b.used}/{b.count} used in {b.window} ({b.left} left)  "
+                   f"next backoff {duration(b.next_backoff_s)}")
         out.append(f"    last exit  {exit_text(r.last_exit)}")
         out.append(f"    health     {health_text(r.health)}")
         out.append(f"    log        {log}")

@@ -142,5 +142,10 @@ class ControlServer:
         await self._reply(writer, Error(message=why))
 
     async def _reply(self, writer: asyncio.StreamWriter, frame: Frame) -> None:
-        writer.write(encode(frame))
+        try:
+            data = encode(frame)
+        except (TypeError, msgspec.EncodeError) as e:  # a handler bug: the client gets an answer, not a closed socket
+            self.logger.exception("control reply %s could not be encoded", type(frame).__name__)
+            data = encode(Error(message=f"internal error: the reply could not be encoded: {e}"))
+        writer.write(data)
         await asyncio.wait_for(writer.drain(), IDLE_TIMEOUT)

@@ -81,7 +81,7 @@ class Instance:
     """Drives one OS process through states.py; the master is told of every transition."""
 
     # slots: a fleet of 1,000 instances saves ~1.3 MiB of per-instance __dict__s
-    __slots__ = ("_budget", "_child", "_clock", "_epoch", "_gate", "_guard", "_killed", "_last_verb", "_logger",
+    __slots__ = ("_budget", "_child", "attempt", "_clock", "_epoch", "_gate", "_guard", "_killed", "_last_verb", "_logger",
                  "_on_transition", "_processes", "_recycling", "_retired", "_rng", "_settled", "_sleep", "_spawned",
                  "_stop_requested", "_task", "bot", "box", "config", "index", "last_exit", "launch", "log", "next_try_at",
                  "on_spawn", "pid", "restarts", "restarts_by", "started_at", "state")
@@ -121,6 +121,8 @@ class Instance:
         self._processes, self._clock, self._sleep = processes, clock, sleep
         """The OS, the monotonic clock and the backoff sleep, injectable so unit tests run without processes."""
         self._budget = RestartBudget(config.restart_limit.count, config.restart_limit.window)
+        self.attempt = 0
+        """Backoffs since the last long run: the next one waits backoff_delay(attempt) (`supctl describe` shows it)."""
         self._child: Child | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
@@ -219,7 +221,7 @@ class Instance:
         self._task = asyncio.get_running_loop().create_task(self._supervise(reason), name=f"supervise {self.name}")
 
     async def _supervise(self, reason: str) -> None:
-        attempt = 0
+        self.attempt = 0
         while not self._stop_requested:
             self._set(State.STARTING, reason)
             exit_info, was_running = await self._run_once()
@@ -231,7 +233,7 @@ class Instance:
                 exit_info = msgspec.structs.replace(exit_info, reason=recycled)
             self.last_exit = exit_info
             if was_running and exit_info.uptime >= self.config.backoff.max:
-                attempt = 0
+                self.attempt = 0
             if recycled is None and not self._should_restart(exit_info, was_running):
                 self._set(State.EXITED, f"exited with {exit_info.describe()}; restart = {self.config.restart}")
                 return
@@ -241,8 +243,8 @@ class Instance:
                                        f"manual intervention needed (supctl start {self.name})")
                 return
             b = self.config.backoff
-            delay = backoff_delay(attempt, b.initial, b.factor, b.max, b.jitter, self._rng)
-            attempt += 1
+            delay = backoff_delay(self.attempt, b.initial, b.factor, b.max, b.jitter, self._rng)
+            self.attempt += 1
             self.restarts += 1
             self.count_restart("exit" if recycled is None else "health")
             self.next_try_at = time.time() + delay

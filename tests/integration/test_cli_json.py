@@ -123,9 +123,11 @@ def test_describe_shows_the_resolved_bot_with_secrets_masked(daemon: Daemon) -> 
     assert d["env"]["API_TOKEN"] == "****" and d["env"]["MODE"] == "paper" and d["env"]["SUPCTL_BUS_TOKEN"] == "****"
     assert d["config"]["start_grace"] == "100ms" and d["config"]["restart_limit"] == {"count": 10, "window": "5m"}
     assert d["logs"] == [str(daemon.state / "logs" / "chatty-0.log"), str(daemon.state / "logs" / "chatty-1.log")]
-    assert [b["left"] for b in d["budgets"]] == [10, 10]
+    assert [b["left"] for b in d["budgets"]] == [10, 10] and [b["next_backoff_s"] for b in d["budgets"]] == [0.1, 0.1]
+    crash = json.loads(daemon.run("describe", "crash", "--json", check=True).stdout)["budgets"][0]
+    assert crash["next_backoff_s"] == 30.0, crash  # backoff.initial, and capped there by the default backoff.max
     text = daemon.run("describe", "chatty", check=True).stdout
-    assert "hunter2" not in text and "API_TOKEN=****" in text and "budget 0/10 used in 5m (10 left)" in text
+    assert "hunter2" not in text and "API_TOKEN=****" in text and "budget 0/10 used in 5m (10 left)  next backoff 0.1s" in text
     assert daemon.run("describe", "quiet", check=True).stdout.count("check    exec") >= 1
     missing = daemon.run("describe", "nope")
     assert missing.returncode == 1 and "no bot named 'nope'; bots: chatty, stubborn, crash, quiet" in missing.stderr

@@ -154,6 +154,7 @@ async def crash_before_grace_backoff_then_fatal() -> Rig:
     rig.inst.start()
     await rig.reach(S.FATAL)
     assert rig.delays == [0.01, 0.02] and rig.inst.restarts == 2
+    assert rig.inst.attempt == 2  # what `supctl describe` turns into the next backoff (0.04s)
     return rig
 
 
