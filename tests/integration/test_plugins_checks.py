@@ -220,7 +220,8 @@ def test_cpu_spinning_child_is_unhealthy_and_idle_one_is_healthy(registry):
         async with Child(code) as child:
             await child.printed.wait()
             target = FakeTarget(pid=child.proc.pid)
-            runner = runner_for(registry, target, check="cpu", max_percent=25, window="600ms", every="100ms", failures=10)
+            # 3%: a spinning child on a 2-core box running 20 other things still gets ~10%; the idle one gets 0%
+            runner = runner_for(registry, target, check="cpu", max_percent=3, window="600ms", every="100ms", failures=10)
             runner.start()
             while not target.results or target.results[-1][1].reason.startswith("measuring"):
                 await asyncio.sleep(0.02)
@@ -232,7 +233,7 @@ def test_cpu_spinning_child_is_unhealthy_and_idle_one_is_healthy(registry):
                 await measure("import time; print('go', flush=True); time.sleep(60)"))
 
     spinning, idle = run(go())
-    assert not spinning.healthy and "> max 25%" in spinning.reason
+    assert not spinning.healthy and "> max 3%" in spinning.reason
     assert idle.healthy and idle.reason.startswith("cpu ")
 
 
