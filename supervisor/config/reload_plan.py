@@ -38,4 +38,5 @@ def plan(old: Procfile, new: Procfile) -> ReloadPlan:
     if old.http != new.http:
         needs_restart.append("http")
     needs_restart += [f"bus.{k}" for k in old.bus.__struct_fields__ if getattr(old.bus, k) != getattr(new.bus, k)]
+    needs_restart += [f"fleet.{k}" for k in old.fleet.__struct_fields__ if getattr(old.fleet, k) != getattr(new.fleet, k)]
     return ReloadPlan(added=added, removed=removed, changed=changed, kept=kept, needs_restart=needs_restart)

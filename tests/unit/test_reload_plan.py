@@ -40,3 +40,9 @@ def test_supervisor_log_change_restarts_the_bots_that_inherit_it():
     p = plan(load(trader='log = { backups = 9 }'), load(sup="log = { backups = 2 }", trader='log = { backups = 9 }'))
     assert p.needs_restart == ["supervisor.log"]
     assert p.changed == ["feed", "old"] and p.kept == ["trader"]
+
+
+def test_a_changed_fleet_degradation_is_named_not_silently_ignored():
+    table = '\n[fleet.degradation]\nreduced = 0.9\n'
+    old, new = load(), config.loads((BASE.format(sup="", trader="") + table).encode(), "p.toml")
+    assert plan(old, new).needs_restart == ["fleet.degradation"]
