@@ -30,6 +30,8 @@ class Applied:
         self.stopped_bots: list[str] = []
         self.added_bots: list[str] = []
         self.started_tasks: list[str] = []
+        self.old_hooks: HookRunner | None = None
+        """The event hooks the new ones replaced, finished only once the reload holds."""
 
 
 class Reload:
@@ -49,7 +51,7 @@ class Reload:
             log.warning("reload: %s changed; this takes full effect when the master restarts", ", ".join(p.needs_restart))
         old, old_plugins, done = m.procfile, m.plugins, Applied()
         try:
-            stopped = await self.apply(new, plugins, p, done)
+            stopped = await self.apply(new, plugins, p, hooks, done)
         except Exception as e:  # whatever failed, the old configuration goes back in force
             log.exception("reload failed while %s: rolling back", done.step)
             left = await self.roll_back(old, old_plugins, done)
@@ -59,7 +61,9 @@ class Reload:
         if stopped is not None:
             return stopped
         self.follow_reload_on_change(old, new)
-        await self.follow_hooks(hooks, len(plugins.hooks))
+        if done.old_hooks is not None:  # they finish what they had queued, then close
+            await done.old_hooks.drain(5.0)
+            await done.old_hooks.stop()
         return ReloadReply(added=p.added, removed=p.removed, restarted=p.changed, kept=p.kept, needs_restart=p.needs_restart)
 
     def prepare(self) -> tuple[Procfile, PluginSetup, ReloadPlan, HookRunner | None] | Error:
@@ -85,7 +89,8 @@ class Reload:
         log.error("reload rejected, nothing changed:\n%s", why)
         return Error(message=f"reload rejected, nothing changed:\n{why}")
 
-    async def apply(self, new: Procfile, plugins: PluginSetup, p: ReloadPlan, done: Applied) -> Error | None:
+    async def apply(self, new: Procfile, plugins: PluginSetup, p: ReloadPlan, hooks: HookRunner | None,
+                    done: Applied) -> Error | None:
         """Stop what goes or changes, then start what comes; `done` records each step for a rollback."""
         m = self.m
         done.step = "stopping tasks"
@@ -104,6 +109,10 @@ class Reload:
             return Error(message=f"{new.file}: reload stopped part-way (nothing new started): the master is shutting down")
         m.procfile, m.plugins = new, plugins
         m.fleet.bots = {n: m.fleet.bots[n] for n in new.start_order() if n in m.fleet.bots}
+        if hooks is not None:  # before anything new starts, so the new hooks hear every event of the new bots
+            done.old_hooks, m.hooks = m.hooks, hooks
+            hooks.start()
+            log.info("reload: event hooks replaced (%d now)", len(plugins.hooks))
         for name in p.added + p.changed:
             done.step = f"starting bot {name}"
             m.add_bot(name)
@@ -127,6 +136,10 @@ class Reload:
         for name in ours:
             m.drop_bot(name)
         m.procfile, m.plugins = old, old_plugins
+        if done.old_hooks is not None:
+            new_hooks, m.hooks = m.hooks, done.old_hooks
+            await new_hooks.stop()
+            done.old_hooks = None
         left = []
         for name in [n for n in old.start_order() if n in done.stopped_bots and n not in m.fleet.bots]:
             try:
@@ -150,13 +163,3 @@ class Reload:
             self.m.automations.for_procfile(Path(new.file), self.m.reload)
         elif was and not now:
             self.m.automations.stop_procfile_watch()
-
-    async def follow_hooks(self, hooks: HookRunner | None, count: int) -> None:
-        """New hooks hear every event from now on; the old ones finish what they had queued, then close."""
-        if hooks is None:
-            return
-        old, self.m.hooks = self.m.hooks, hooks
-        hooks.start()
-        log.info("reload: event hooks replaced (%d now)", count)
-        await old.drain(5.0)
-        await old.stop()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(90)
 PLUGINS = '''
 import errno
 import msgspec
-from supervisor.plugin import CheckContext, HealthCheck, Result
+from supervisor.plugin import CheckContext, EventHook, HealthCheck, ProcessEvent, Result
 
 
 class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -33,6 +33,20 @@ class Unreachable(HealthCheck):
 
     async def check(self, ctx: CheckContext) -> Result:
         return Result.ok()
+
+
+class PathOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str
+
+
+class Recorder(EventHook):
+    """Every event it hears, one JSON line each."""
+    name = "recorder"
+    Options = PathOptions
+
+    async def on_event(self, event: ProcessEvent) -> None:
+        with open(self.options.path, "ab") as f:
+            f.write(msgspec.json.encode(event) + b"\\n")
 
 
 class BuildsOnce(HealthCheck):
@@ -55,11 +69,12 @@ class BuildsOnce(HealthCheck):
 SLEEP = 'cmd = ["sleep", "60"]\n'
 
 
-def procfile(*tables: str) -> str:
+def procfile(*tables: str, sup: str = "") -> str:
     return textwrap.dedent("""
         [supervisor]
         state_dir = "state"
         plugin_paths = ["checks.py"]
+        """) + sup + textwrap.dedent("""
         [defaults]
         start_grace = "100ms"
         """) + "\n".join(tables)
@@ -116,8 +131,10 @@ def test_reload_failing_while_applied_rolls_back_to_the_old_configuration(master
         m.wait_transition(name, "RUNNING")
     kept = rows(m)["kept:0"]["pid"]
     failing = '[bots.b]\ncmd = ["sleep", "61"]\n[[bots.b.health]]\ncheck = "builds_once"\nevery = "1h"\n'
+    heard = tmp_path / "heard.jsonl"
     m.procfile.write_text(procfile("[bots.a]\n" + SLEEP + 'env = { X = "1" }\n', "[bots.kept]\n" + SLEEP,
-                                   '[bots.c]\ncmd = ["sleep", "62"]\n', failing))
+                                   '[bots.c]\ncmd = ["sleep", "62"]\n', failing,
+                                   sup=f'hooks = [{{ hook = "recorder", path = "{heard}" }}]\n'))
     out = m.ctl("reload")
     assert out.returncode != 0 and "internal error" not in out.stdout + out.stderr, out.stdout + out.stderr
     assert "reload failed while starting bot b" in out.stderr and "Too many open files (injected)" in out.stderr, out.stderr
@@ -133,6 +150,8 @@ def test_reload_failing_while_applied_rolls_back_to_the_old_configuration(master
     assert "X" not in psutil.Process(now["a:0"]["pid"]).environ()
     cmdlines = [psutil.Process(p).cmdline() for p in m.bot_pids()]
     assert sorted(cmdlines) == [["sleep", "60"]] * 3, cmdlines
+    events = [json.loads(line) for line in heard.read_text().splitlines()] if heard.exists() else []
+    assert {e["bot"] for e in events} <= {"c"}, events  # the new hook heard c only: the old hooks were back before a and gone
     m.procfile.write_text(procfile("[bots.a]\n" + SLEEP + 'env = { X = "1" }\n', "[bots.kept]\n" + SLEEP,
                                    '[bots.c]\ncmd = ["sleep", "62"]\n'))
     out = m.ctl("reload", "--json")
