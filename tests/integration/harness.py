@@ -7,6 +7,7 @@ test starts inherits SUPCTL_TEST_TOKEN, so leftovers are found even after they w
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -28,6 +29,8 @@ from supervisor.engine.journal import JournalLine
 from supervisor.plugin import ProcessEvent
 
 BOTS = Path(__file__).parent / "bots"
+RECORDER = Path(__file__).parent / "hooks" / "recorder.py"
+"""An event hook plugin (name "recorder", option `path`) that appends every ProcessEvent as a JSON line."""
 PY = sys.executable
 SUPCTL = [PY, "-m", "supervisor.cli.main"]
 POLL = 0.01
@@ -164,6 +167,10 @@ class Master:
             return (path or self.log).read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def json_lines(self, name: str) -> list[dict]:
+        """The JSON objects a bot printed, one a line, in its log (other lines passed over)."""
+        return [json.loads(line) for line in self.lines(self.logs / f"{name}.log") if line.startswith("{")]
 
     def lines(self, path: Path | None = None) -> list[str]:
         return self.text(path).splitlines()

@@ -6,12 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from harness import SUPCTL, Master, bot, wait_until
-
-
-def json_lines(m: Master, name: str) -> list[dict]:
-    return [json.loads(line) for line in m.lines(m.logs / f"{name}.log") if line.startswith("{")]
-
+from harness import SUPCTL, bot, wait_until
 
 TRIO = f'''
     [supervisor]
@@ -30,9 +25,9 @@ TRIO = f'''
 
 def test_children_publish_subscribe_and_request(master) -> None:
     m = master(TRIO)
-    got = wait_until(lambda: [x for x in json_lines(m, "sub") if x["bot"] == "pub"][:3] or None, 15, "prices at sub")
+    got = wait_until(lambda: [x for x in m.json_lines("sub") if x["bot"] == "pub"][:3] or None, 15, "prices at sub")
     assert got[0]["topic"] == "prices.btc" and isinstance(got[0]["data"]["seq"], int)
-    replies = wait_until(lambda: [x for x in json_lines(m, "req") if "pong" in x] or None, 15, "a reply at req")
+    replies = wait_until(lambda: [x for x in m.json_lines("req") if "pong" in x] or None, 15, "a reply at req")
     assert replies[0]["by"] == ["sub", 0] and replies[0]["asker"] == ["req", 0]
     rows = {r["bot"]: r for r in json.loads(m.ctl("status", "--json").stdout)["instances"]}
     assert rows["pub"]["bus"].startswith("on ") and rows["sub"]["bus"].startswith("on ")
@@ -42,10 +37,10 @@ def test_children_publish_subscribe_and_request(master) -> None:
 
 def test_restarted_subscriber_gets_the_retained_value_at_once(master) -> None:
     m = master(TRIO)
-    wait_until(lambda: json_lines(m, "sub") or None, 15, "first price")
-    before = len(json_lines(m, "sub"))
+    wait_until(lambda: m.json_lines("sub") or None, 15, "first price")
+    before = len(m.json_lines("sub"))
     assert m.ctl("restart", "sub").returncode == 0
-    after = wait_until(lambda: json_lines(m, "sub")[before:] or None, 15, "a price after the restart")
+    after = wait_until(lambda: m.json_lines("sub")[before:] or None, 15, "a price after the restart")
     assert after[0]["retained"] is True and after[0]["bot"] == "pub"
 
 
@@ -81,9 +76,9 @@ def test_process_events_are_published(master) -> None:
 
 def test_cli_publishes_retained_and_requests(master) -> None:
     m = master(TRIO)
-    wait_until(lambda: [x for x in json_lines(m, "req") if "pong" in x] or None, 15, "sub answering")
+    wait_until(lambda: [x for x in m.json_lines("req") if "pong" in x] or None, 15, "sub answering")
     assert m.ctl("bus", "pub", "prices.eth", '{"seq": -1}', "--retain").returncode == 0
-    seen = wait_until(lambda: [x for x in json_lines(m, "sub") if x["topic"] == "prices.eth"] or None, 15, "eth at sub")
+    seen = wait_until(lambda: [x for x in m.json_lines("sub") if x["topic"] == "prices.eth"] or None, 15, "eth at sub")
     assert seen[0]["bot"] == "supctl" and seen[0]["data"] == {"seq": -1}
     reply = m.ctl("bus", "request", "sub.ping", '"hi"')
     assert reply.returncode == 0 and json.loads(reply.stdout)["pong"] == "hi"

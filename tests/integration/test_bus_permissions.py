@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness import Master, bot, wait_until
-
-
-def json_lines(m: Master, name: str) -> list[dict]:
-    return [json.loads(line) for line in m.lines(m.logs / f"{name}.log") if line.startswith("{")]
+from harness import bot, wait_until
 
 
 def test_a_bot_can_neither_hijack_a_serve_nor_find_the_master_token(master) -> None:
@@ -25,8 +21,8 @@ def test_a_bot_can_neither_hijack_a_serve_nor_find_the_master_token(master) -> N
         depends_on = ["feed"]
         bus = {{ serve = ["thief.>"], subscribe = ["thief.>"] }}
     ''')
-    wait_until(lambda: json_lines(m, "feed"), 15, "feed serving")
-    report = wait_until(lambda: json_lines(m, "thief"), 30, "the thief's report")[0]
+    wait_until(lambda: m.json_lines("feed"), 15, "feed serving")
+    report = wait_until(lambda: m.json_lines("thief"), 30, "the thief's report")[0]
     assert ["supctl", 0] not in report["identities"], "a bot found the master's own bus token in the state dir"
     assert report["answers"] == ["real"] * 20
     assert not (m.state_dir / "bus.token").exists()

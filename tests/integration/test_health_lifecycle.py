@@ -10,10 +10,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from harness import SUPCTL, Master, as_text, bot, free_port, parse_time, wait_until
+from harness import RECORDER, SUPCTL, Master, as_text, bot, free_port, parse_time, wait_until
 from http_helpers import HTTP, base_url
-
-RECORDER = Path(__file__).parent / "hooks" / "recorder.py"
 
 
 def hooked(events: Path) -> str:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 
 import httpx
 import pytest
-from harness import bot, toml_argv, wait_until
+from harness import bot, free_port, toml_argv, wait_until
 from http_helpers import HTTP, base_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs prometheus")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def query(prom: str, expr: str) -> list[dict]:

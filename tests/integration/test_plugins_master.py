@@ -9,21 +9,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-from harness import SUPCTL, bot, free_port, parse_time, wait_until
+from harness import RECORDER, SUPCTL, bot, free_port, parse_time, wait_until
 
 PLUGINS = '''
-import asyncio, json, os
-import msgspec
-from supervisor.plugin import CheckContext, EventHook, HealthCheck, ProcessEvent, Result
-
-
-class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    pass
+import asyncio
+from supervisor.plugin import CheckContext, HealthCheck, Result
 
 
 class Explodes(HealthCheck):
     name = "explodes"
-    Options = NoOptions
 
     async def check(self, ctx: CheckContext) -> Result:
         raise RuntimeError("kaboom from the plugin")
@@ -31,25 +25,10 @@ class Explodes(HealthCheck):
 
 class Hangs(HealthCheck):
     name = "hangs"
-    Options = NoOptions
 
     async def check(self, ctx: CheckContext) -> Result:
         await asyncio.sleep(3600)
         return Result.ok()
-
-
-class FileOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    path: str
-
-
-class Recorder(EventHook):
-    name = "recorder"
-    Options = FileOptions
-
-    async def on_event(self, event: ProcessEvent) -> None:
-        with open(self.options.path, "a") as f:
-            f.write(json.dumps({"kind": event.kind, "bot": event.bot, "exit_code": event.exit_code,
-                                "health": event.health}) + "\\n")
 '''
 
 
@@ -190,7 +169,7 @@ def test_event_hooks_hear_transitions_and_health(master, tmp_path: Path) -> None
     m = master(f'''
         [supervisor]
         state_dir = "state"
-        plugin_paths = ["myplugins.py"]
+        plugin_paths = ["myplugins.py", "{RECORDER}"]
         [[supervisor.hooks]]
         hook = "recorder"
         path = "{events}"
@@ -216,9 +195,8 @@ def test_event_hooks_hear_transitions_and_health(master, tmp_path: Path) -> None
 
 
 def test_reload_replaces_the_event_hooks(master, tmp_path: Path) -> None:
-    (tmp_path / "myplugins.py").write_text(textwrap.dedent(PLUGINS))
     events = tmp_path / "events.jsonl"
-    head = '[supervisor]\nstate_dir = "state"\nplugin_paths = ["myplugins.py"]\n'
+    head = f'[supervisor]\nstate_dir = "state"\nplugin_paths = ["{RECORDER}"]\n'
     app = f'[bots.app]\ncmd = {bot("sleeper")}\nstart_grace = "100ms"\n'
     m = master(head + app)
     m.wait_transition("app:0", "RUNNING")

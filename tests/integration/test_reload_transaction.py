@@ -9,24 +9,18 @@ import textwrap
 
 import psutil
 import pytest
-from harness import wait_until
+from harness import RECORDER, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
 PLUGINS = '''
 import errno
-import msgspec
-from supervisor.plugin import CheckContext, EventHook, HealthCheck, ProcessEvent, Result
-
-
-class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    pass
+from supervisor.plugin import CheckContext, HealthCheck, NoOptions, Result
 
 
 class Unreachable(HealthCheck):
     """Its constructor fails with something other than ValueError/TypeError, already when the procfile is validated."""
     name = "unreachable"
-    Options = NoOptions
 
     def __init__(self, options: NoOptions) -> None:
         raise RuntimeError("cannot reach the database")
@@ -35,25 +29,10 @@ class Unreachable(HealthCheck):
         return Result.ok()
 
 
-class PathOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    path: str
-
-
-class Recorder(EventHook):
-    """Every event it hears, one JSON line each."""
-    name = "recorder"
-    Options = PathOptions
-
-    async def on_event(self, event: ProcessEvent) -> None:
-        with open(self.options.path, "ab") as f:
-            f.write(msgspec.json.encode(event) + b"\\n")
-
-
 class BuildsOnce(HealthCheck):
     """Built once when the procfile is validated; every later build (one per instance, when the bot is added) fails:
     the kind of failure only applying a reload can meet."""
     name = "builds_once"
-    Options = NoOptions
     built = 0
 
     def __init__(self, options: NoOptions) -> None:
@@ -70,10 +49,10 @@ SLEEP = 'cmd = ["sleep", "60"]\n'
 
 
 def procfile(*tables: str, sup: str = "") -> str:
-    return textwrap.dedent("""
+    return textwrap.dedent(f"""
         [supervisor]
         state_dir = "state"
-        plugin_paths = ["checks.py"]
+        plugin_paths = ["checks.py", "{RECORDER}"]
         """) + sup + textwrap.dedent("""
         [defaults]
         start_grace = "100ms"
