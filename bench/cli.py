@@ -1,7 +1,7 @@
 """`supctl status` against `supervisorctl status` and `pm2 ls`, 100 bots / programs / apps, and `supctl ls` over 5 masters,
 median wall time in the same run.
 
-Run: .venv/bin/python bench/cli.py [--bots 100] [--runs 30] [--masters 5] [--no-pm2]
+Run: .venv/bin/python bench/cli.py [--bots 100] [--runs 30] [--masters 5] [--no-pm2] [--before OLD_CHECKOUT]
 The tools are installed the way users install them (supctl as a regular, non-editable package,
 supervisor from PyPI, pm2 from npm) under bench/.venvs (supctl's rebuilt each run), so none pays
 for a development install. pm2 keeps its PM2_HOME in the run's temp dir.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import Pm2, Supervisord, supctl_venv, wait_until
+from baseline import Pm2, Supervisord, supctl_venv, venv_with, wait_until
 
 
 def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> float:
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--masters", type=int, default=5, help="masters `supctl ls` lists (the first has --bots, the others 20)")
     ap.add_argument("--no-pm2", dest="pm2", action="store_false")
+    ap.add_argument("--before", type=Path, help="also time `supctl status` of the supctl in this checkout (an older commit) in the same rounds")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -78,10 +79,15 @@ def main() -> None:
         envs = [supctl_setup(supctl, tmp / f"m{k}", args.bots if k == 0 else 20) for k in range(args.masters)]
         env = envs[0]
         pm2 = pm2_setup(tmp, args.bots) if args.pm2 else None
+        if args.before is not None:
+            old = venv_with("supctl-before", str(args.before.resolve()), fresh=True) / "bin/supctl"
+            envs.append(supctl_setup(old, tmp / "before", args.bots))
         cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {"supctl": ([str(supctl), "status"], env), "supervisorctl": (ctl, None),
                                                                      "ls": ([str(supctl), "ls"], env)}
         if pm2 is not None:
             cmds["pm2"] = (pm2.ctl("ls"), pm2.env)
+        if args.before is not None:
+            cmds["before"] = ([str(old), "status"], envs[-1])
         cmds["python"] = ([sys.executable, "-c", "pass"], None)
         try:
             rounds: dict[str, list[float]] = {k: [] for k in cmds}
@@ -91,7 +97,8 @@ def main() -> None:
             ms = {k: statistics.median(v) for k, v in rounds.items()}
         finally:
             for e in envs:
-                subprocess.run([str(supctl), "shutdown"], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run([str(old if e is envs[-1] and args.before else supctl), "shutdown"], env=e,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             sv.stop()
             if pm2 is not None:
                 pm2.stop()
@@ -105,6 +112,9 @@ def main() -> None:
     print(f"ratio supctl / supervisorctl: {ms['supctl'] / ms['supervisorctl']:.2f} (target <= 0.40)"
           + (f"; supctl / pm2: {ms['supctl'] / ms['pm2']:.2f}" if "pm2" in ms else ""))
     print(f"ratio supctl ls / supctl status: {ms['ls'] / ms['supctl']:.2f} (target < 2)")
+    if "before" in ms:
+        print(f"supctl status of {args.before}: {ms['before']:.1f} ms, ratio to supervisorctl "
+              f"{ms['before'] / ms['supervisorctl']:.2f}; now / before: {ms['supctl'] / ms['before']:.2f}")
 
 
 if __name__ == "__main__":
