@@ -32,7 +32,6 @@ from ..control.protocol import (
     TasksRequest,
     status_json,
 )
-from ..control.views import action_view, reload_view
 from ..core.errors import ControlError
 from .locate import FAILED, OK, CliError, ask, connect, print_json, procfile_path
 
@@ -50,6 +49,8 @@ def announce_waits(args: argparse.Namespace, target: str | None) -> None:
 
 def print_action(args: argparse.Namespace, reply: ActionReply) -> None:
     if args.json:
+        from ..control.views import action_view  # --json only: the views cost every other call ~1 ms
+
         print_json(action_view(reply))
         return
     print(reply.message)
@@ -155,6 +156,8 @@ def cmd_reload(args: argparse.Namespace) -> int:
     reply = ask(args, Reload())
     assert isinstance(reply, ReloadReply)
     if args.json:
+        from ..control.views import reload_view
+
         print_json(reload_view(reply))
     else:
         for label in ("added", "removed", "restarted", "kept"):
@@ -178,6 +181,8 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
             raise CliError(reply.message)
     assert isinstance(reply, ActionReply)
     if args.json:
+        from ..control.views import action_view  # --json only: the views cost every other call ~1 ms
+
         print_json(action_view(reply))
         return OK
     print(f"master pid {client.welcome.master_pid} stopped")

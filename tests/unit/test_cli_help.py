@@ -70,3 +70,18 @@ def test_nodaemonize_is_foreground() -> None:
 
     assert build_parser().parse_args(["start", "--nodaemonize"]).foreground
     assert not build_parser().parse_args(["start"]).foreground
+
+
+def test_a_verb_alone_parses_and_helps_as_in_the_whole_parser() -> None:
+    """`supctl VERB` builds only VERB's parser: its help and its parse must be the ones of the full parser."""
+    from supervisor.cli.main import verb_of
+
+    full = build_parser()
+    for name, p in full._subparsers._group_actions[0].choices.items():  # type: ignore[union-attr]
+        alone = build_parser(only=name)._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        assert alone[name].format_help() == p.format_help(), name
+        assert set(alone) <= {name, *EXAMPLES, "list"} and len({id(v) for v in alone.values()}) == 1, (name, set(alone))
+    assert build_parser(only="status").parse_args(["-c", "x.toml", "status", "web", "--json"]) == \
+        full.parse_args(["-c", "x.toml", "status", "web", "--json"])
+    assert verb_of(["-c", "status", "logs", "-f"]) == "logs" and verb_of(["--json", "list"]) == "list"
+    assert verb_of(["-h", "status"]) is None and verb_of(["stauts"]) is None and verb_of([]) is None
