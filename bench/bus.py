@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from baseline import VENVS  # noqa: E402
+from baseline import VENVS, free_port  # noqa: E402
 
 NATS_PY = VENVS / "nats-py"
 """nats-py for the NATS roles, pip-installed here (--target) rather than into the project's venv."""
@@ -349,14 +349,20 @@ def latency(targets: dict[str, tuple[str, list[str]]], n: int, rounds: int) -> d
         req = Proc("req", kind, addr, tokens[1])
         assert req.line() == "ready"
         pairs[kind] = (rep, req)
+    return {kind: [(p50 / 1e6, p99 / 1e6) for p50, p99 in rows] for kind, rows in alternate(pairs, n, rounds).items()}
+
+
+def alternate(pairs: dict[str, tuple[Proc, Proc]], n: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """n requests per (responder, requester) pair in `rounds` rounds, the pairs taking turns; (p50, p99) in us per round.
+    Ends both processes of every pair."""
     per = n // rounds
-    out: dict[str, list[tuple[float, float]]] = {kind: [] for kind in targets}
+    out: dict[str, list[tuple[float, float]]] = {kind: [] for kind in pairs}
     for _ in range(rounds):
         for kind, (_, req) in pairs.items():
             req.send(f"{per}\n")
             lat = sorted(req.line())  # type: ignore[type-var]
             assert len(lat) == per
-            out[kind].append((lat[per // 2] / 1e6, lat[int(per * 0.99)] / 1e6))
+            out[kind].append((lat[per // 2], lat[int(per * 0.99)]))
     for rep, req in pairs.values():
         req.finish()
         rep.finish()
@@ -376,12 +382,6 @@ def stop_supctl(broker: Proc) -> None:
     if broker.line()["dropped"]:  # type: ignore[index]
         raise RuntimeError("supctl broker dropped messages")
     broker.p.wait(30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_nats() -> str:

@@ -15,19 +15,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from baseline import Pm2, Supervisord, supctl_venv, venv_with, wait_until
-
-
-def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+from baseline import Pm2, Supervisord, median_ms, supctl_venv, venv_with, wait_until
 
 
 def supervisord_setup(tmp: Path, n: int) -> tuple[list[str], Supervisord]:

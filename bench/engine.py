@@ -40,7 +40,7 @@ from pathlib import Path
 
 import psutil
 
-from baseline import ROOT, Pm2, Supervisord, supctl_venv, wait_until
+from baseline import ROOT, Pm2, Supervisord, median_ms, supctl_venv, wait_until
 
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "bots"))
 from flood import LINE, expected  # noqa: E402
@@ -250,15 +250,6 @@ def idle_cost(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, fl
     cpu = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in procs.items()}
     mem = {name: p.memory_full_info() for name, p in procs.items()}
     return {name: (mem[name].rss / MIB, mem[name].uss / MIB, cpu[name]) for name in procs}
-
-
-def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def interleaved(cmds: dict[str, tuple[list[str], dict[str, str] | None]], runs: int) -> dict[str, float]:

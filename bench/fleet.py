@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bus as busbench  # noqa: E402  (bench/bus.py: the roles and their process wrapper)
-from baseline import wait_until  # noqa: E402
+from baseline import free_port, wait_until  # noqa: E402
 
 from supervisor.bus.blocking import BlockingClient  # noqa: E402
 from supervisor.core.errors import BusError  # noqa: E402
@@ -104,22 +104,6 @@ def pump(pub_addr: str, pub_token: str, sub_addr: str, sub_token: str, kind: str
     return n / (result["end"] - start)  # type: ignore[index]
 
 
-def latency(pairs: dict[str, tuple[busbench.Proc, busbench.Proc]], n: int) -> dict[str, list[tuple[float, float]]]:
-    per = n // LAT_ROUNDS
-    out: dict[str, list[tuple[float, float]]] = {k: [] for k in pairs}
-    for _ in range(LAT_ROUNDS):
-        for kind, (_, req) in pairs.items():
-            req.send(f"{per}\n")
-            lat = sorted(req.line())  # type: ignore[type-var]
-            out[kind].append((lat[per // 2], lat[int(per * 0.99)]))
-    for rep, req in pairs.values():
-        req.finish()
-        rep.finish()
-        req.p.wait(30)
-        rep.p.wait(30)
-    return out
-
-
 def served_across(a: MasterProc) -> bool:
     with BlockingClient(a.sock, a.token) as client:
         try:
@@ -138,7 +122,7 @@ def main() -> None:
     direct: list[float] = []
     (tmp := Path(tempfile.mkdtemp(prefix="supctl-fleet-bench-")))
     exe = busbench.ensure_nats()
-    port = busbench.free_port()
+    port = free_port()
     server = subprocess.Popen([exe, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp / "js")],
                               stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"nats://127.0.0.1:{port}"
@@ -165,7 +149,7 @@ def main() -> None:
         assert rep_n.line() == "ready"
         req_n = busbench.Proc("req", "nats", url, "-")
         assert req_n.line() == "ready"
-        lat = latency({"bridge": (rep_b, req_a), "nats": (rep_n, req_n)}, nreq)
+        lat = busbench.alternate({"bridge": (rep_b, req_a), "nats": (rep_n, req_n)}, nreq, LAT_ROUNDS)
         dropped = [line for m in (a, b) for line in m.text().splitlines() if "dropped" in line]
     finally:
         for m in masters:

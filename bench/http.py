@@ -25,7 +25,6 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -36,16 +35,10 @@ from pathlib import Path  # noqa: E402
 import psutil  # noqa: E402
 
 sys.path.append(BENCH)
-from baseline import Supervisord, supctl_venv, wait_until  # noqa: E402
+from baseline import Supervisord, free_port, supctl_venv, wait_until  # noqa: E402
 from engine import MIB, Supctl, idle_cost, pct, step  # noqa: E402
 
 WARMUP = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def row(what: str, ours: float, theirs: float | None, unit: str, target: str = "") -> str:
