@@ -13,9 +13,11 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
 from harness import free_port
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+needs_nats = pytest.mark.skipif(not os.access(NATS_SERVER, os.X_OK), reason="needs nats-server (.ci/run installs it)")
 
 
 class NatsServer:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from bus_helpers import run
 from fleet_helpers import Side
-from nats_helpers import NatsServer
+from nats_helpers import NatsServer, needs_nats
 
 from supervisor.bus import BusTimeout, Presence
 from supervisor.core.errors import BusError
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [needs_nats, pytest.mark.timeout(90)]
 
 
 @pytest.fixture

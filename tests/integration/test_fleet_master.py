@@ -17,9 +17,9 @@ import httpx
 import pytest
 from harness import PY, Master, bot, toml_argv, wait_until
 from http_helpers import HTTP, base_url
-from nats_helpers import Hosts, NatsServer
+from nats_helpers import Hosts, NatsServer, needs_nats
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [needs_nats, pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 def procfile(host: str, url: str, bots: str, extra: str = "") -> str:
