@@ -32,6 +32,8 @@ import bus as busbench  # noqa: E402  (bench/bus.py: the roles and their process
 from baseline import free_port, wait_until  # noqa: E402
 
 from supervisor.bus.blocking import BlockingClient  # noqa: E402
+from supervisor.control.client import Client  # noqa: E402
+from supervisor.control.protocol import BusTokenReply, BusTokenRequest  # noqa: E402
 from supervisor.core.errors import BusError  # noqa: E402
 
 LAT_ROUNDS = 10
@@ -62,10 +64,13 @@ class MasterProc:
         self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.cli.main", "start", "-f", "procfile.toml"],
                                      cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: (self.dir / "state" / "bus.token").exists() and "idle:0 STARTING -> RUNNING" in self.text(),
-                   30, f"master {name}")
-        if nats_url:
-            wait_until(lambda: "nats: connected" in self.text(), 30, f"master {name} on NATS")
+        try:
+            wait_until(lambda: Path(self.sock).exists() and "idle:0 STARTING -> RUNNING" in self.text(), 30, f"master {name}")
+            if nats_url:
+                wait_until(lambda: "nats: connected" in self.text(), 30, f"master {name} on NATS")
+        except BaseException:
+            self.stop()
+            raise
 
     def text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
@@ -76,7 +81,11 @@ class MasterProc:
 
     @property
     def token(self) -> str:
-        return (self.dir / "state" / "bus.token").read_text().strip()
+        """A fresh token from the master, as `supctl bus` gets one: each is good for one bus connection."""
+        with Client(str(self.dir / "state" / "control.sock")) as control:
+            reply = control.call(BusTokenRequest())
+        assert isinstance(reply, BusTokenReply), reply
+        return reply.token
 
     def cpu(self) -> float:
         t = psutil.Process(self.proc.pid).cpu_times()
