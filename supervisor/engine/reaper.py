@@ -175,11 +175,14 @@ class ReaperBox:
         self._told.clear()
 
     def members(self) -> list[int]:
+        """The leader's tree first, then the orphans: a child re-parented to the master while its parent's tree is
+        read is found by the scan after it."""
+        inside = [self.leader, *tree(self.leader)] if self.leader is not None and alive(self.leader) else []
         self._reaper.scan()
-        roots = [p for p, k in self._reaper.orphans.items() if k == self.key]
-        if self.leader is not None and alive(self.leader):
-            roots.append(self.leader)
-        return [p for r in roots for p in (r, *tree(r)) if alive(p)]
+        for p, k in self._reaper.orphans.items():
+            if k == self.key:
+                inside += (p, *tree(p))
+        return [p for p in dict.fromkeys(inside) if alive(p)]
 
     def signal(self, sig: int) -> None:
         if sig != signal.SIGCONT:
@@ -187,7 +190,10 @@ class ReaperBox:
         if self.leader is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.leader, sig)
-        self._tell(self.members(), (sig,))
+        pids = self.members()
+        if sig == signal.SIGCONT and self._stopping is not None:  # one that joined since the stop signal gets it first
+            self._tell([p for p in pids if p not in self._told], (self._stopping,))
+        self._tell(pids, (sig,))
 
     def _tell(self, pids: list[int], sigs: tuple[int, ...]) -> None:
         for pid in pids:
