@@ -9,7 +9,7 @@ connection from this process (http.client for ours, xmlrpc.client for theirs, wh
   latency   GET /metrics and GET /status vs getAllProcessInfo (what every supervisord exporter calls),
             --requests each after 20 warm-up requests; median and p99.
   rss       master RSS with 100 idle bots: without [http], with [http] before any request, and with
-            [http] after the latency run (aiohttp, prometheus-client and their caches loaded).
+            [http] after the latency run (h11, prometheus-client and their caches loaded).
   idle      master CPU seconds over --idle s with a dashboard connected (what the page does when nothing
             happens: /events held open, a usage sample pushed on it every 5 s), beside supervisord's idle CPU and
             a supctl master without [http] in the same window.

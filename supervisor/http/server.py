@@ -1,4 +1,4 @@
-"""The HTTP server inside the master, on the master's own event loop (aiohttp).
+"""The HTTP server inside the master, on the master's own event loop (h11 on asyncio streams, see `wire`).
 
 Reads go through the same control handlers as `supctl` (GET /status is `supctl status --json`), writes too,
 after the bearer token; nothing here changes the fleet by itself.
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from pathlib import Path
 
 import msgspec
-from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from ..bus.broker import Broker
@@ -32,7 +31,8 @@ from .feed import UsageFeed
 from .hub import EventHub
 from .metrics import Exposition, FleetCollector, registry
 from .openapi import spec
-from .writes import Writes, json_response, problem
+from .wire import Request, Response, Router, Server, problem
+from .writes import Writes, json_response
 
 KEEPALIVE = 15.0
 """An SSE comment this often: proxies keep the stream open and a gone client is noticed."""
@@ -53,67 +53,49 @@ class HttpServer:
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()
         self._feed = UsageFeed(fleet, events)
-        self._runner: web.AppRunner | None = None
+        self._server = Server(self.router(), logger)
         self.port = 0
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024, middlewares=[self._errors])
+    def router(self) -> Router:
+        router = Router()
         get = [("/", self._dashboard), ("/health", self._health_all), ("/health/{bot}", self._health_bot),
                ("/status", self._status), ("/metrics", self._metrics), ("/events", self._sse),
                ("/logs/{bot}", self._logs), ("/openapi.json", self._openapi), ("/kill-switch", self._writes.kill_switch_state)]
-        app.router.add_routes([web.get(path, fn, allow_head=False) for path, fn in get])
-        app.router.add_routes(self._writes.routes())
-        return app
+        for path, fn in get:
+            router.add("GET", path, fn)
+        self._writes.add_routes(router)
+        return router
 
     async def start(self) -> None:
         self._writes.load_token()
         host, port = split_listen(self.config.listen)
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await site.start()
-        self.port = self._runner.addresses[0][1]  # the bound port, when listen asked for port 0
+        self.port = await self._server.start(host, port)
         self._log.info("http: listening on %s:%d (writes need the token in %s)", host, self.port, self._writes.token_path)
 
     async def close(self) -> None:
+        """Streams end first (they watch `_closing`), then every connection is closed."""
         self._closing.set()
         await self._feed.close()
         self._events.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        """Unknown paths and methods as JSON problems; a bug in a handler is logged and answered, never fatal."""
-        try:
-            return await handler(request)
-        except web.HTTPException as e:
-            if e.status >= 400 and e.content_type != "application/json":
-                return problem(e.status, f"{request.method} {request.path}: {e.reason}", headers=e.headers)
-            raise
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
-        except Exception:
-            self._log.exception("http: %s %s failed", request.method, request.path_qs)
-            return problem(500, f"{request.method} {request.path}: internal error (see the master log)")
+        await self._server.close()
 
     # -- reads ---------------------------------------------------------------------------------------------------
 
-    async def _dashboard(self, request: web.Request) -> web.Response:
+    async def _dashboard(self, request: Request) -> Response:
         html = resources.files(__package__).joinpath("dashboard.html").read_bytes()
-        return web.Response(body=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
+        return Response(200, html, "text/html", {"Cache-Control": "no-cache"})
 
-    async def _openapi(self, request: web.Request) -> web.Response:
+    async def _openapi(self, request: Request) -> Response:
         return json_response(200, spec())
 
-    async def _status(self, request: web.Request) -> web.Response:
+    async def _status(self, request: Request) -> Response:
         reply = await self._handlers.handle(StatusRequest(target=request.query.get("target")))
         if isinstance(reply, Error):
             return problem(404, reply.message)
         assert isinstance(reply, StatusReply)
         return json_response(200, status_json(reply))
 
-    def _health_of(self, instances: list[Instance], autostart_only: bool) -> web.Response:
+    def _health_of(self, instances: list[Instance], autostart_only: bool) -> Response:
         """200 when every instance that should run is RUNNING and not unhealthy or DEGRADED, else 503 naming why."""
         problems = []
         for inst in instances:
@@ -140,29 +122,29 @@ class HttpServer:
             body["degradation"] = msgspec.to_builtins(level)
         return json_response(503 if problems else 200, body)
 
-    async def _health_all(self, request: web.Request) -> web.Response:
+    async def _health_all(self, request: Request) -> Response:
         return self._health_of(self._fleet.instances(), autostart_only=True)
 
-    async def _health_bot(self, request: web.Request) -> web.Response:
-        bot = self._fleet.bots.get(request.match_info["bot"])
+    async def _health_bot(self, request: Request) -> Response:
+        bot = self._fleet.bots.get(request.params["bot"])
         if bot is None:
-            return problem(404, f"no bot named {request.match_info['bot']!r}; bots: {', '.join(self._fleet.bots) or 'none'}")
+            return problem(404, f"no bot named {request.params['bot']!r}; bots: {', '.join(self._fleet.bots) or 'none'}")
         return self._health_of(bot.instances, autostart_only=False)
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: Request) -> Response:
         """Text format 0.0.4, which every Prometheus reads (2.x does not know 1.0.0, prometheus-client's default)."""
-        return web.Response(body=self._metrics_text.render(), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+        return Response(200, self._metrics_text.render(), CONTENT_TYPE_PLAIN_0_0_4)
 
-    async def _sse(self, request: web.Request) -> web.StreamResponse:
+    async def _sse(self, request: Request) -> Response:
         """Process events (started, exited, backoff, fatal, stopped, health_changed), kill-switch changes and, every
         5 s while anyone listens, CPU and memory of the running instances."""
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
-        await resp.prepare(request)
+        return Response(200, self._frames(), "text/event-stream", {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _frames(self) -> AsyncIterator[bytes]:
         queue = self._events.subscribe()
         self._feed.wake()
         try:
-            await resp.write(b"retry: 1000\n: connected\n\n")
+            yield b"retry: 1000\n: connected\n\n"
             while not self._closing.is_set():
                 try:
                     frame = await asyncio.wait_for(queue.get(), KEEPALIVE)
@@ -170,16 +152,13 @@ class HttpServer:
                     frame = b": keepalive\n\n"
                 if frame is None:
                     break
-                await resp.write(frame)
-        except (ConnectionResetError, RuntimeError):
-            pass
+                yield frame
         finally:
             self._events.unsubscribe(queue)
-        return resp
 
-    async def _logs(self, request: web.Request) -> web.StreamResponse:
+    async def _logs(self, request: Request) -> Response:
         """The last `lines` lines of a bot's (or one instance's) logs; with follow=1 new lines as they come."""
-        name = request.match_info["bot"]
+        name = request.params["bot"]
         bot = self._fleet.bots.get(name)
         if bot is None:
             return problem(404, f"no bot named {name!r}; bots: {', '.join(self._fleet.bots) or 'none'}")
@@ -197,33 +176,28 @@ class HttpServer:
         if follow not in ("0", "1", "true", "false"):
             return problem(400, "follow must be 0 or 1")
         files = log_files(self._logs_dir, name if k is None else f"{name}:{k}")
-        resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
-        await resp.prepare(request)
-        text = "".join(line + "\n" for line in last_lines(files, lines, colour=False)) if lines else ""
-        await resp.write(text.encode())
-        if follow in ("1", "true"):
-            await self._follow(request, resp, files)
-        await resp.write_eof()
-        return resp
+        text = "".join(line + "\n" for line in last_lines(files, lines, colour=False)).encode() if lines else b""
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        body = self._follow(request, text, files) if follow in ("1", "true") else text
+        return Response(200, body, "text/plain; charset=utf-8", headers)
 
-    async def _follow(self, request: web.Request, resp: web.StreamResponse, files: list[Path]) -> None:
+    async def _follow(self, request: Request, text: bytes, files: list[Path]) -> AsyncIterator[bytes]:
+        """The last lines, then new ones as they are written, until the client leaves or the master stops."""
         followers = [Follower(p) for p in files]
         many = len(followers) > 1
         try:
+            yield text
             while not self._closing.is_set():
                 out = [prefix(f.path.name[:-4], i, False) + line if many else line
                        for i, f in enumerate(followers) for line in f.read()]
                 if out:
-                    await resp.write(("\n".join(out) + "\n").encode())
-                elif request.transport is None or request.transport.is_closing():
+                    yield ("\n".join(out) + "\n").encode()
+                elif request.gone():
                     break
                 try:
                     await asyncio.wait_for(self._closing.wait(), FOLLOW_POLL)
                 except TimeoutError:
                     pass
-        except (ConnectionResetError, RuntimeError):
-            pass
         finally:
             for f in followers:
                 f.close()

@@ -13,28 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
-from aiohttp import web
 
 from ..config.http import read_token
 from ..control.handlers import Handlers
 from ..control.protocol import Action, ActionReply, Error, Frame, KillSwitchReply, KillSwitchRequest, Reload, ReloadReply
 from ..core.errors import ConfigError, ConfigErrors
 from ..engine.fleet import Fleet
+from .wire import Request, Response, Router, problem
 
 _encoder = msgspec.json.Encoder()
 
 
-def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
     """A control reply goes out without its wire tag ("op"): HTTP clients have the path to tell replies apart."""
     if isinstance(body, Frame):
         body = msgspec.structs.asdict(body)
-    return web.Response(status=status, body=_encoder.encode(body), content_type="application/json", headers=headers)
-
-
-def problem(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    """Every error is {"error": "..."} with a sentence that names the request and what is wrong."""
-    extra = {k: v for k, v in (headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
-    return json_response(status, {"error": message}, extra)
+    return Response(status, _encoder.encode(body), "application/json", headers)
 
 
 class KillSwitchBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,12 +61,13 @@ class Writes:
         except ValueError as e:
             raise ConfigErrors([ConfigError(str(self.token_path), "http.token_file", str(e))]) from None
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/bots/{bot}/{verb}", self._action), web.post("/reload", self._reload),
-                web.post("/kill-switch", self._kill_switch)]
+    def add_routes(self, router: Router) -> None:
+        router.add("POST", "/bots/{bot}/{verb}", self._action)
+        router.add("POST", "/reload", self._reload)
+        router.add("POST", "/kill-switch", self._kill_switch)
 
-    def _refused(self, request: web.Request) -> web.Response | None:
-        header = request.headers.get("Authorization", "")
+    def _refused(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self._token):
             return None
@@ -80,10 +75,10 @@ class Writes:
         return problem(401, f"{request.method} {request.path}: {why} (Authorization: Bearer <the token in "
                        f"{self.token_path}>)", {"WWW-Authenticate": 'Bearer realm="supctl"'})
 
-    async def _action(self, request: web.Request) -> web.Response:
+    async def _action(self, request: Request) -> Response:
         if (refused := self._refused(request)) is not None:
             return refused
-        name, verb = request.match_info["bot"], request.match_info["verb"]
+        name, verb = request.params["bot"], request.params["verb"]
         if verb not in ("start", "stop", "restart"):
             return problem(404, f"POST {request.path}: no such action {verb!r}; actions: start, stop, restart")
         if name not in self._fleet.bots:
@@ -96,7 +91,7 @@ class Writes:
         assert isinstance(reply, ActionReply)
         return json_response(200 if reply.ok else 409, reply)
 
-    async def _reload(self, request: web.Request) -> web.Response:
+    async def _reload(self, request: Request) -> Response:
         if (refused := self._refused(request)) is not None:
             return refused
         reply = await self._handlers.handle(Reload())
@@ -105,11 +100,11 @@ class Writes:
         assert isinstance(reply, ReloadReply)
         return json_response(200, reply)
 
-    async def _kill_switch(self, request: web.Request) -> web.Response:
+    async def _kill_switch(self, request: Request) -> Response:
         if (refused := self._refused(request)) is not None:
             return refused
         try:
-            body = msgspec.json.decode(await request.read(), type=KillSwitchBody)
+            body = msgspec.json.decode(request.body, type=KillSwitchBody)
         except msgspec.DecodeError as e:
             return problem(400, f'POST /kill-switch: expected {{"activate": true|false, "reason": "..."}}: {e}')
         peer = request.remote or "unknown"
@@ -118,7 +113,7 @@ class Writes:
             return problem(400, reply.message)
         return json_response(200, reply)
 
-    async def kill_switch_state(self, request: web.Request) -> web.Response:
+    async def kill_switch_state(self, request: Request) -> Response:
         reply = await self._handlers.handle(KillSwitchRequest())
         assert isinstance(reply, KillSwitchReply)
         return json_response(200, reply.state)

@@ -216,7 +216,7 @@ class Master:
         return 0
 
     async def _start_http(self) -> HttpServer | None:
-        """Imported only here, so a master without [http] never loads aiohttp or prometheus-client."""
+        """Imported only here, so a master without [http] never loads h11 or prometheus-client."""
         if self.procfile.http is None or self.events is None:
             return None
         from ..http.server import HttpServer
