@@ -40,11 +40,12 @@ def announce_waits(args: argparse.Namespace, target: str | None) -> None:
     """Before a stop, restart or shutdown: what it will wait for, on stderr (stdout stays the result)."""
     if args.json:
         return
+    from ..control.render import wait_lines
+
     plan = ask(args, StopPlanRequest(target=target))
     assert isinstance(plan, StopPlan)
-    for w in plan.waits:
-        print(f"{w.name}: sending SIG{w.signal.removeprefix('SIG')}, SIGKILL in {w.timeout_s:g}s if it is still running",
-              file=sys.stderr, flush=True)
+    for line in wait_lines(plan.waits):
+        print(line, file=sys.stderr, flush=True)
 
 
 def print_action(args: argparse.Namespace, reply: ActionReply) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.units import format_size
-from .protocol import BotDescription, BridgeStatus, DegradationStatus, FdUsage, HealthRow, HealthState, InstanceStatus, LastExit, TaskRow
+from .protocol import (
+    BotDescription,
+    BridgeStatus,
+    DegradationStatus,
+    FdUsage,
+    HealthRow,
+    HealthState,
+    InstanceStatus,
+    LastExit,
+    StopWait,
+    TaskRow,
+)
 
 
 def duration(seconds: float | None) -> str:
@@ -194,3 +205,30 @@ def describe_text(d: BotDescription, now: float) -> str:
         out.append("health checks")
         out.append(health_report(d.health))
     return "\n".join(out)
+
+
+def instance_ranges(indexes: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
+    out: list[str] = []
+    start = prev = indexes[0]
+    for k in [*indexes[1:], None]:
+        if k is not None and k == prev + 1:
+            prev = k
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if k is not None:
+            start = prev = k
+    return ",".join(out)
+
+
+def wait_lines(waits: list[StopWait]) -> list[str]:
+    """What a stop waits for, one line per bot and signal: 1,000 instances of one bot are one line, not 1,000."""
+    groups: dict[tuple[str, str, float], list[int]] = {}
+    for w in waits:
+        bot, _, k = w.name.rpartition(":")
+        groups.setdefault((bot, w.signal, w.timeout_s), []).append(int(k))
+    out = []
+    for (bot, sig, timeout), ks in groups.items():
+        who = f"{bot}:{ks[0]}" if len(ks) == 1 else f"{bot}:{instance_ranges(ks)} ({len(ks)} instances)"
+        out.append(f"{who}: sending SIG{sig.removeprefix('SIG')}, SIGKILL in {timeout:g}s if it is still running")
+    return out

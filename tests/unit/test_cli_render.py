@@ -50,3 +50,17 @@ def test_last_exit_and_health_as_people_read_them() -> None:
     assert health_text(HealthState(state="degraded", reason="circuit breaker open")) == "DEGRADED: circuit breaker open"
     assert health_text(HealthState(state="healthy", reason="all checks pass")) == "healthy"
     assert health_text(HealthState(state="waiting", reason="waiting for api to be RUNNING")) == "waiting for api to be RUNNING"
+
+
+def test_a_stop_of_many_instances_is_announced_in_one_line_per_bot() -> None:
+    from supervisor.control.protocol import StopWait
+    from supervisor.control.render import instance_ranges, wait_lines
+
+    waits = [StopWait(name=f"idle:{k}", signal="TERM", timeout_s=10.0) for k in range(1000)]
+    waits += [StopWait(name="web-2:0", signal="SIGINT", timeout_s=1.5), StopWait(name="api:3", signal="TERM", timeout_s=10.0)]
+    assert wait_lines(waits) == [
+        "idle:0-999 (1000 instances): sending SIGTERM, SIGKILL in 10s if it is still running",
+        "web-2:0: sending SIGINT, SIGKILL in 1.5s if it is still running",
+        "api:3: sending SIGTERM, SIGKILL in 10s if it is still running",
+    ]
+    assert instance_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8" and instance_ranges([4]) == "4"
