@@ -152,7 +152,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     def cmd_completion(args: argparse.Namespace) -> int:
         from .completion import script
 
-        sys.stdout.write(script(args.shell, p))
+        sys.stdout.write(script(args.shell, p if only is None else build_parser()))  # every verb, not this one alone
         return OK
 
     _untranslated_argparse()

@@ -85,3 +85,12 @@ def test_a_verb_alone_parses_and_helps_as_in_the_whole_parser() -> None:
         full.parse_args(["-c", "x.toml", "status", "web", "--json"])
     assert verb_of(["-c", "status", "logs", "-f"]) == "logs" and verb_of(["--json", "list"]) == "list"
     assert verb_of(["-h", "status"]) is None and verb_of(["stauts"]) is None and verb_of([]) is None
+
+
+def test_completion_through_main_completes_every_verb(capsys) -> None:
+    """`supctl completion bash` builds only its own verb's parser to run; the script it prints knows every verb."""
+    from supervisor.cli.main import main
+
+    assert main(["completion", "bash"]) == 0
+    out = capsys.readouterr().out
+    assert all(verb in out for verb in ("status", "describe", "kill-switch", "fleet", "logs")), out[:500]
