@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 
 from ..config import paths, registry
@@ -97,7 +98,7 @@ def start_master(args: argparse.Namespace) -> int:
     if args.foreground:
         from ..output.echo import Echo
 
-        echo = None if args.quiet else Echo(colour=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+        echo = None if args.quiet or _stdout_is_devnull() else Echo(colour=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
         return run_master(procfile, plugins, claim, echo=echo)
     outcome = daemon.daemonize(lambda ready: run_master(procfile, plugins, claim, ready), paths.master_log(sdir))
     if outcome != "ready":
@@ -146,3 +147,13 @@ def cmd_systemd(args: argparse.Namespace) -> int:
     if todo:
         print("now run:\n" + "\n".join(f"  {c}" for c in todo))
     return OK
+
+
+def _stdout_is_devnull() -> bool:
+    """`start -f > /dev/null` (a service manager that drops stdout, a benchmark): nobody can read the copy of every bot
+    line, and making it cost a 200 MiB flood a third of its throughput. The log files have every line either way."""
+    try:
+        out, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISCHR(out.st_mode) and out.st_rdev == null.st_rdev
