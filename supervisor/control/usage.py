@@ -13,35 +13,21 @@ import os
 import time
 from collections.abc import Callable
 
+from ..core.procstat import PAGE, TICK, read_proc, stat_fields
 from ..health.tree import scan_links
 
 MIN_INTERVAL = 1.0
 """CPU % over less than this is noise; status calls closer together share one sample (and stay cheap)."""
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 HAS_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _stat(pid: int) -> tuple[int, int, int, int] | None:
     """(start time, CPU ticks used, resident pages, threads) of one process, None once it is gone."""
-    data = _read(f"/proc/{pid}/stat")
-    if not data:
+    found = stat_fields(pid)
+    if found is None:
         return None
-    fields = data[data.rfind(b")") + 2:].split()  # the command name may hold spaces and parentheses
+    fields = found[1]
     return int(fields[19]), int(fields[11]) + int(fields[12]), int(fields[21]), int(fields[17])
 
 
@@ -53,7 +39,7 @@ def _children(pid: int, threads: int) -> list[int]:
         return []
     kids: list[int] = []
     for tid in tids:
-        kids.extend(map(int, (_read(f"/proc/{pid}/task/{tid}/children") or b"").split()))
+        kids.extend(map(int, (read_proc(f"/proc/{pid}/task/{tid}/children") or b"").split()))
     return kids
 
 
@@ -95,6 +81,6 @@ class Usage:
                 pages += st[2]
                 stack.extend(kids_of(cur, st[3]))
             if found:
-                out[pid] = (100.0 * used / _TICKS / elapsed if self._at else 0.0, pages * _PAGE)
+                out[pid] = (100.0 * used / TICK / elapsed if self._at else 0.0, pages * PAGE)
         self._ticks, self._last, self._at = ticks, out, now
         return out

@@ -14,28 +14,22 @@ import os
 import time
 from collections.abc import Callable
 
+from ..core.procstat import PAGE, TICK, stat_fields
 from ..plugin import ProcessInfo
 from .contain import in_thread
 
-_TICK = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 MAX_AGE = 0.5
 """Seconds a scan of parent links is reused; a worker forked since then is seen at the next scan."""
 
 
 def read_stat(pid: int) -> ProcessInfo | None:
     """/proc/PID/stat as a ProcessInfo; None for a process that is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
+    found = stat_fields(pid)
+    if found is None or len(found[1]) < 22 or found[1][0] in (b"Z", b"X"):
         return None
-    left, right = data.find(b"("), data.rfind(b")")
-    fields = data[right + 2:].split()  # the name may hold spaces and parentheses: split after the last ')'
-    if len(fields) < 22 or fields[0] in (b"Z", b"X"):
-        return None
-    return ProcessInfo(pid=pid, ppid=int(fields[1]), name=data[left + 1:right].decode(errors="replace"),
-                       rss=int(fields[21]) * _PAGE, cpu_user=int(fields[11]) / _TICK, cpu_system=int(fields[12]) / _TICK)
+    name, fields = found
+    return ProcessInfo(pid=pid, ppid=int(fields[1]), name=name.decode(errors="replace"), rss=int(fields[21]) * PAGE,
+                       cpu_user=int(fields[11]) / TICK, cpu_system=int(fields[12]) / TICK)
 
 
 def scan_links() -> dict[int, list[int]]:

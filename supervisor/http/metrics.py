@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from math import copysign
 
@@ -15,6 +14,7 @@ from prometheus_client.utils import floatToGoString
 from ..bus.frames import BusStats
 from ..bus.state import FleetDegradation
 from ..control.protocol import BridgeStatus
+from ..core.procstat import PAGE, TICK, stat_fields
 from ..core.states import ALIVE, State
 from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
@@ -22,25 +22,15 @@ from ..health.degradation import LEVELS
 from ..health.target import HealthBoard
 from ..jobs.tasks import ScheduledTask
 
-_TICK = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
 
 def proc_stat(pid: int) -> tuple[float, int] | None:
-    """(CPU seconds of the process and its reaped children, resident bytes) from one read of /proc/PID/stat: a
-    psutil.Process per instance per scrape would cost most of the 5 ms a 100-bot scrape may take."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-    except OSError:
+    """(CPU seconds of the process and its reaped children, resident bytes): a psutil.Process per instance per
+    scrape would cost most of the 5 ms a 100-bot scrape may take."""
+    found = stat_fields(pid)
+    if found is None:
         return None
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    fields = data[data.rindex(b")") + 2:].split(maxsplit=22)  # rss is field 21 past the name; the rest stays one piece
-    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICK, int(fields[21]) * _PAGE
+    fields = found[1]
+    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK, int(fields[21]) * PAGE
 
 
 def check_labels(kinds: list[str]) -> list[str]:
