@@ -63,7 +63,7 @@ from .rows import (
     summary,
     task_row,
 )
-from .usage import MIN_INTERVAL, Usage
+from .usage import Usage
 
 MAX_REASON = 500
 """A kill switch reason goes into logs, a metric label and a retained bus message: a sentence, not a file."""
@@ -88,7 +88,6 @@ class Handlers:
         """Stops a bus request on the kill switch started (kept referenced until they end)."""
         self.degradation = degradation
         self._usage = Usage()
-        self._fds: tuple[float, fds.FdReport] | None = None
         self._table: dict[type[Frame], Callable[[Any], Awaitable[Response]]] = {
             Reload: self._on_reload, Shutdown: self._on_shutdown, TasksRequest: self._on_tasks, RunTask: self._on_run_task,
             HealthRequest: self._on_health, StatusRequest: self._on_status, SignalRequest: self._on_signal,
@@ -151,19 +150,11 @@ class Handlers:
                 row.bus = f"{'on' if stats.connected else 'off'} {stats.msgs_in}/{stats.msgs_out}/{stats.dropped}"
                 row.bus += f" refused {stats.refused}" if stats.refused else ""
             row.health = health_state(inst, self._health, self._fleet.blocked.get(inst.bot))
-        report = self._fd_report()
+        report = fds.report(sum(len(b.instances) for b in self._fleet.bots.values()))
         level = self.degradation()
         return StatusReply(master=self.master, instances=rows, kill_switch=kill_switch_row(self.kill_switch.state), bridge=self.bridge_status(),
                            degradation=msgspec.convert(msgspec.to_builtins(level), DegradationStatus) if level else None,
                            fds=FdUsage(open=report.open, soft=report.soft, hard=report.hard, needed=report.needed))
-
-    def _fd_report(self) -> fds.FdReport:
-        """Counting /proc/self/fd is ~5,000 entries at 1,000 bots: status calls within MIN_INTERVAL share one count,
-        as they share one CPU and memory sample."""
-        now = time.monotonic()
-        if self._fds is None or now - self._fds[0] >= MIN_INTERVAL:
-            self._fds = (now, fds.report(sum(len(b.instances) for b in self._fleet.bots.values())))
-        return self._fds[1]
 
     async def _on_summary(self, request: SummaryRequest) -> Summary:
         reply = summary(self.master, self._fleet.instances(), self._health.describe)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from ..core.procstat import stat_fields
 from ..core.states import ALIVE
 from ..engine.fleet import Fleet
 from .hub import EventHub
-from .metrics import proc_stat
+from .metrics import usage
 
 EVERY = 5.0
 
@@ -44,11 +45,12 @@ class UsageFeed:
         """{"time": t, "instances": [[bot, k, cpu % since the previous sample or None, rss bytes], ...]}."""
         now, rows, seen = time.monotonic(), [], {}
         for inst in self._fleet.instances():
-            if inst.state not in ALIVE or inst.pid is None or (usage := proc_stat(inst.pid)) is None:
+            if inst.state not in ALIVE or inst.pid is None or (found := stat_fields(inst.pid)) is None:
                 continue
+            seconds, resident = usage(found[1])
             before = self._last.get(inst.pid)
-            cpu = (usage[0] - before[1]) / (now - before[0]) * 100 if before and now > before[0] else None
-            seen[inst.pid] = (now, usage[0])
-            rows.append([inst.bot, inst.index, None if cpu is None else round(cpu, 2), usage[1]])
+            cpu = (seconds - before[1]) / (now - before[0]) * 100 if before and now > before[0] else None
+            seen[inst.pid] = (now, seconds)
+            rows.append([inst.bot, inst.index, None if cpu is None else round(cpu, 2), resident])
         self._last = seen
         return {"time": time.time(), "instances": rows}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import resource
 from collections.abc import Callable, Iterator, Mapping
 from math import copysign
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
-from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
@@ -14,7 +15,8 @@ from prometheus_client.utils import floatToGoString
 from ..bus.frames import BusStats
 from ..bus.state import FleetDegradation
 from ..control.protocol import BridgeStatus
-from ..core.procstat import PAGE, TICK, stat_fields
+from ..core.fds import open_count
+from ..core.procstat import PAGE, TICK, HeldStats
 from ..core.states import ALIVE, State
 from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
@@ -23,13 +25,9 @@ from ..health.target import HealthBoard
 from ..jobs.tasks import ScheduledTask
 
 
-def proc_stat(pid: int) -> tuple[float, int] | None:
-    """(CPU seconds of the process and its reaped children, resident bytes): a psutil.Process per instance per
-    scrape would cost most of the 5 ms a 100-bot scrape may take."""
-    found = stat_fields(pid)
-    if found is None:
-        return None
-    fields = found[1]
+def usage(fields: list[bytes]) -> tuple[float, int]:
+    """(CPU seconds of the process and its reaped children, resident bytes) from its stat fields: a psutil.Process
+    per instance per scrape would cost most of the 5 ms a 100-bot scrape may take."""
     return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK, int(fields[21]) * PAGE
 
 
@@ -53,9 +51,13 @@ class FleetCollector(Collector):
         self._fleet, self._health, self._tasks, self._bus_stats, self._ks = fleet, health, tasks, bus_stats, kill_switch
         self._bridge_status = bridge_status
         self._degradation_now = degradation
+        self._stats = HeldStats()
         self._labels: dict[tuple[str | int, ...], dict[str, str]] = {}
         """Each instance series' labels dict, the same object at every scrape while the series lives, so Exposition
         formats its text once; rebuilt by each scrape from the series it has (gone instances and states drop out)."""
+
+    def close(self) -> None:
+        self._stats.close()
 
     def collect(self) -> Iterator[Metric]:
         yield from self._instances()
@@ -80,7 +82,7 @@ class FleetCollector(Collector):
         started = GaugeMetricFamily("supctl_instance_start_time_seconds", "When the running process started, "
                                     "seconds since the epoch", labels=labels)
         running = State.RUNNING
-        seen, fresh = self._labels, {}
+        seen, fresh, stats, pids = self._labels, {}, self._stats, set()
         add_up, add_state, add_restarts = up.samples.append, state.samples.append, restarts.samples.append
         add_cpu, add_rss, add_started = cpu.samples.append, rss.samples.append, started.samples.append
         for inst in self._fleet.instances():  # Samples appended directly: add_metric's checks and zip cost most here
@@ -97,13 +99,16 @@ class FleetCollector(Collector):
                 fresh[bot, index, "reason", cause] = keyed
                 add_restarts(Sample("supctl_instance_restarts_total", keyed, counted.get(cause, 0)))
             if inst.state in ALIVE and inst.pid is not None:
-                usage = proc_stat(inst.pid)
-                if usage is not None:
-                    add_cpu(Sample("supctl_instance_cpu_seconds_total", key, usage[0]))
-                    add_rss(Sample("supctl_instance_resident_memory_bytes", key, usage[1]))
+                fields = stats.fields(inst.pid)
+                if fields is not None:
+                    pids.add(inst.pid)
+                    seconds, resident = usage(fields)
+                    add_cpu(Sample("supctl_instance_cpu_seconds_total", key, seconds))
+                    add_rss(Sample("supctl_instance_resident_memory_bytes", key, resident))
                 if inst.started_at is not None:
                     add_started(Sample("supctl_instance_start_time_seconds", key, inst.started_at))
         self._labels = fresh
+        stats.keep_only(pids)
         return up, state, restarts, cpu, rss, started
 
     def _checks(self) -> tuple[Metric, ...]:
@@ -212,12 +217,44 @@ class FleetCollector(Collector):
         return gauge, share, group, group_share
 
 
+class MasterProcess(Collector):
+    """The master's process_* metrics, named and described as prometheus-client's ProcessCollector does, from a
+    held /proc/self/stat and one stat() for the fd count (that collector opens stat and limits and lists
+    /proc/self/fd, ~5 entries per instance, at every scrape)."""
+
+    def __init__(self) -> None:
+        self._stats, self._pid = HeldStats(), os.getpid()
+        self._boot = boot_time()
+
+    def collect(self) -> Iterator[Metric]:
+        fields = self._stats.fields(self._pid)
+        if fields is not None:
+            yield GaugeMetricFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.", value=float(fields[20]))
+            yield GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.",
+                                    value=float(fields[21]) * PAGE)
+            yield GaugeMetricFamily("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                                    value=float(fields[19]) / TICK + self._boot)
+            yield CounterMetricFamily("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                                      value=(float(fields[11]) + float(fields[12])) / TICK)
+        yield GaugeMetricFamily("process_open_fds", "Number of open file descriptors.", value=float(open_count()))
+        yield GaugeMetricFamily("process_max_fds", "Maximum number of open file descriptors.",
+                                value=float(resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+
+
+def boot_time() -> float:
+    """Seconds since the epoch at boot (/proc/stat's btime): process start times count ticks from there."""
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
 def registry(collector: FleetCollector) -> CollectorRegistry:
-    """A registry of our own with the master's process_* metrics (one /proc read), not the default's GC and
-    platform collectors."""
+    """A registry of our own with the master's process_* metrics, not the default's GC and platform collectors."""
     reg = CollectorRegistry(auto_describe=False)
     reg.register(collector)
-    ProcessCollector(registry=reg)
+    reg.register(MasterProcess())
     return reg
 
 

@@ -47,8 +47,9 @@ class HttpServer:
         self.config: HttpConfig = procfile.http or HttpConfig()
         self._handlers, self._fleet, self._health, self._events, self._log = handlers, fleet, health, events, logger
         self._logs_dir = paths.logs_dir(procfile.state_dir)
-        self._metrics_text = Exposition(registry(FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch,
-                                                                handlers.bridge_status, handlers.degradation)))
+        self._collector = FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch, handlers.bridge_status,
+                                         handlers.degradation)
+        self._metrics_text = Exposition(registry(self._collector))
         self._writes = Writes(procfile.http_token_path(), generated=self.config.token_file is None,
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()
@@ -78,6 +79,7 @@ class HttpServer:
         await self._feed.close()
         self._events.close()
         await self._server.close()
+        self._collector.close()
 
     # -- reads ---------------------------------------------------------------------------------------------------
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
+import pytest
 from prometheus_client.exposition import generate_latest
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from supervisor.bus.frames import BusStats
+from supervisor.core.procstat import HeldStats
 from supervisor.core.states import State
 from supervisor.engine.kill_switch import KillSwitchState
 from supervisor.health.runner import CheckStatus, HealthStatus, Record
-from supervisor.http.metrics import Exposition, FleetCollector, check_labels, proc_stat, registry
+from supervisor.http.metrics import Exposition, FleetCollector, MasterProcess, check_labels, registry, usage
 
 
 def fleet_registry(pid: int, insts: list[SimpleNamespace]):
@@ -68,7 +72,40 @@ def test_check_labels_number_repeats() -> None:
     assert check_labels(["http", "tcp", "http", "http"]) == ["http", "tcp", "http#2", "http#3"]
 
 
-def test_proc_stat_reads_cpu_and_rss_of_a_live_process() -> None:
-    cpu, rss = proc_stat(os.getpid())
+def test_usage_reads_cpu_and_rss_of_a_live_process() -> None:
+    cpu, rss = usage(HeldStats().fields(os.getpid()))
     assert cpu > 0 and rss > 10 * 1024 * 1024
-    assert proc_stat(2 ** 22 + 12345) is None
+    assert HeldStats().fields(2 ** 22 + 12345) is None
+
+
+def test_held_stats_follow_the_process_not_its_number() -> None:
+    """A held /proc/PID/stat reads the live process; once it is reaped the read fails and the descriptor is closed,
+    so a reused pid is never read through the old one."""
+    held = HeldStats()
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert held.fields(child.pid) is not None
+        fd = held._fds[child.pid]
+        assert held.fields(child.pid) is not None and held._fds[child.pid] == fd  # the same descriptor, read again
+    finally:
+        child.kill()
+        child.wait()
+    assert held.fields(child.pid) is None and child.pid not in held._fds
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    held.fields(os.getpid())
+    held.keep_only(set())
+    assert held._fds == {}
+
+
+def test_master_process_metrics_are_those_of_prometheus_clients_collector() -> None:
+    """The same process_* names, types and help as ProcessCollector, values within what a few ms changes."""
+    ours = {m.name: m for m in MasterProcess().collect()}
+    theirs = {m.name: m for m in ProcessCollector(registry=None).collect()}
+    assert list(ours) == list(theirs)
+    for name, m in theirs.items():
+        assert (ours[name].type, ours[name].documentation) == (m.type, m.documentation), name
+        assert ours[name].samples[0].name == m.samples[0].name
+    assert abs(ours["process_start_time_seconds"].samples[0].value - theirs["process_start_time_seconds"].samples[0].value) < 0.05
+    assert ours["process_max_fds"].samples[0].value == theirs["process_max_fds"].samples[0].value
+    assert abs(ours["process_open_fds"].samples[0].value - theirs["process_open_fds"].samples[0].value) <= 1
