@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-
 import msgspec
 
 from ..core.commands import split_argv
@@ -30,5 +28,9 @@ class Command(Struct):
 
     def argv(self) -> list[str]:
         if self.shell:
-            return ["/bin/sh", "-c", self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)]
+            if isinstance(self.cmd, str):
+                return ["/bin/sh", "-c", self.cmd]
+            import shlex
+
+            return ["/bin/sh", "-c", shlex.join(self.cmd)]
         return split_argv(self.cmd)

@@ -310,7 +310,7 @@ def _check_defaults(raw: object, file: str, errors: list[ConfigError]) -> dict[s
         return {}
     for k in NOT_DEFAULTABLE & raw.keys():
         errors.append(ConfigError(file, f"defaults.{k}", "is per bot and cannot be set under [defaults]"))
-    probe = convert_table({**raw, "cmd": "true"}, BotConfig, file, "defaults", errors, ignore=NOT_DEFAULTABLE - {"cmd"},
+    probe = convert_table({**raw, "cmd": ["true"]}, BotConfig, file, "defaults", errors, ignore=NOT_DEFAULTABLE - {"cmd"},
                           partial=True, unknown=unknown_bot_key)
     if probe is not None:
         _check_bot(file, "defaults", probe, errors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -15,9 +15,6 @@ from ..core import fds
 from ..core.commands import parse_signal
 from ..engine.fleet import Fleet
 from ..engine.kill_switch import KillSwitch
-from ..health.target import HealthBoard
-from ..jobs.tasks import ScheduledTask
-from .describe import describe_bot
 from .protocol import (
     Action,
     ActionReply,
@@ -64,6 +61,10 @@ from .rows import (
     task_row,
 )
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from ..health.target import HealthBoard
+    from ..jobs.tasks import ScheduledTask
 
 MAX_REASON = 500
 """A kill switch reason goes into logs, a metric label and a retained bus message: a sentence, not a file."""
@@ -199,6 +200,8 @@ class Handlers:
         rows = instance_rows(bot.instances, self._usage)
         for row, inst in zip(rows, bot.instances):
             row.health = health_state(inst, self._health, self._fleet.blocked.get(inst.bot))
+        from .describe import describe_bot  # loaded at the first describe, not by every master
+
         return describe_bot(bot, rows, self._health)
 
     async def _on_stop_plan(self, request: StopPlanRequest) -> Response:

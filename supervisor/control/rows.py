@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -10,9 +11,6 @@ from ..core.states import ALIVE, State
 from ..engine.fleet import Outcome
 from ..engine.instance import Instance
 from ..engine.kill_switch import KillSwitchState
-from ..health.runner import Record
-from ..jobs.schedule import TaskRun
-from ..jobs.tasks import ScheduledTask, describe
 from ..engine.instance import KILLED_AFTER_TIMEOUT, ExitInfo
 from ..health.target import HealthBoard
 from .protocol import (
@@ -29,6 +27,11 @@ from .protocol import (
     TaskRunRow,
 )
 from .usage import Usage
+
+if TYPE_CHECKING:  # records of checks and tasks: a master without either never loads their modules
+    from ..health.runner import Record
+    from ..jobs.schedule import TaskRun
+    from ..jobs.tasks import ScheduledTask
 
 
 def instance_rows(instances: list[Instance], usage: Usage) -> list[InstanceStatus]:
@@ -67,6 +70,8 @@ def run_row(run: TaskRun) -> TaskRunRow:
 
 
 def task_row(task: ScheduledTask) -> TaskRow:
+    from ..jobs.tasks import describe  # loaded already: there is a task
+
     due = task.scheduler.next_due
     return TaskRow(name=task.name, schedule=describe(task.config), next_run=due.isoformat() if due else None,
                    running=task.runner.running, skipped=task.runner.skipped, runs=[run_row(r) for r in task.runner.history])

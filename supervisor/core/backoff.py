@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
 
 
 def backoff_delay(attempt: int, initial: float, factor: float, maximum: float, jitter: float,
@@ -12,6 +15,8 @@ def backoff_delay(attempt: int, initial: float, factor: float, maximum: float, j
     if jitter <= 0:
         return base
     spread = base * jitter
+    import random  # at the first jittered backoff: a master whose bots never crash never loads it (~100 KiB)
+
     return max(0.0, base + (rng or random).uniform(-spread, spread))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import signal
 
 
@@ -21,4 +20,8 @@ def parse_signal(value: str | int) -> signal.Signals:
 
 def split_argv(cmd: str | list[str]) -> list[str]:
     """An argv list as given, or a string split like a POSIX shell would (no shell runs it)."""
-    return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+    if isinstance(cmd, str):
+        import shlex  # only for a cmd written as a string: a master whose procfile lists argvs never loads it
+
+        return shlex.split(cmd)
+    return list(cmd)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
@@ -24,8 +23,8 @@ from .boxes import Box
 from .flag import Flag
 from .spawn import OS_PROCESSES, Child, Processes
 
-_JITTER = random.Random()
-"""One generator for every instance's backoff jitter (a Random holds 2.5 KiB of state)."""
+if TYPE_CHECKING:
+    import random
 
 KILL_WAIT = 5.0
 """After SIGKILL (cgroup.kill), how long to wait for the box to empty before a restart goes ahead anyway."""
@@ -113,7 +112,8 @@ class Instance:
         """Told right after each spawn (the health checks of this instance start on it)."""
         self._on_transition = on_transition
         self._logger = logger
-        self._rng = rng or _JITTER
+        self._rng = rng
+        """None: the random module's own generator, shared by every instance (a Random holds 2.5 KiB of state)."""
         self._guard = guard
         self.box = box
         self._gate = gate

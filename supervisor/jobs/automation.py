@@ -7,12 +7,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config.procfile import BotConfig
-from ..config.schedules import Cron
-from ..engine.instance import RestartCause
-from .schedule import Scheduler
-from .watch import watch_paths
+if TYPE_CHECKING:
+    from ..config.procfile import BotConfig
+    from ..engine.instance import RestartCause
 
 PROCFILE = "<procfile>"
 """The owner of the procfile's own watcher (reload_on_change)."""
@@ -51,6 +50,9 @@ class Automations:
                 restart: Callable[[str, str, RestartCause], Awaitable[object]]) -> None:
         """`restart(name, reason, cause)`: cause is "cron" or "watch" (the restart reason in /metrics)."""
         if bot.restart_cron:
+            from ..config.schedules import Cron
+            from .schedule import Scheduler  # here, not at the top: a fleet without restart_cron never loads the scheduler
+
             def due(_: object) -> None:
                 self._spawn(name, restart(name, f"restart_cron {bot.restart_cron}", "cron"))  # type: ignore[arg-type]
 
@@ -79,6 +81,8 @@ class Automations:
 
     def _watch(self, owner: str, root: Path, patterns: list[str], ignore: list[str],
                on_change: Callable[[set[str]], Awaitable[None]]) -> None:
+        from .watch import watch_paths  # a fleet without watch or reload_on_change never loads the watcher
+
         stop = self._stops.setdefault(owner, asyncio.Event())
         who = "the procfile watcher" if owner == PROCFILE else owner
 

@@ -23,7 +23,6 @@ from ..control.handlers import Handlers
 from ..control.protocol import Error, MasterInfo, Response
 from ..control.retained_disk import RetainedDisk
 from ..control.server import ControlServer
-from ..core.errors import ConfigErrors
 from ..core.states import State
 from ..engine import boxes
 from ..engine.bot import Bot
@@ -35,23 +34,23 @@ from ..engine.instance import Instance, Transition
 from ..engine.journal import Journal
 from ..engine.kill_switch import TOPIC as KILL_SWITCH_TOPIC
 from ..engine.kill_switch import KillSwitch, KillSwitchState
-from ..health.degradation import Degradation
 from ..health.hooks import HookRunner
 from ..health.setup import PluginSetup
-from ..health.target import HealthBoard, InstanceHealth
-from ..http.hub import EventHub
+from ..health.target import HealthBoard
 from ..jobs.automation import Automations
-from ..jobs.tasks import ScheduledTask
 from ..output.echo import Echo
 from ..output.master_log import setup_logging
 from ..plugin import ProcessEvent
 from ..systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
 from .daemon import MasterStatus, died_record, write_atomic, write_pidfile, write_status
-from .reload import Reload
 
 if TYPE_CHECKING:
     from ..bridge.nats import NatsBridge
+    from ..health.checked import InstanceHealth
+    from ..health.degradation import Degradation
+    from ..http.hub import EventHub
     from ..http.server import HttpServer
+    from ..jobs.tasks import ScheduledTask
 
 log = logging.getLogger("supctl")
 
@@ -76,8 +75,11 @@ class Master:
         self.kill_switch = KillSwitch(ks_path, lambda data: write_atomic(ks_path, data), self._announce_kill_switch)
         self.fleet.gate = self.kill_switch.holds
         store = CheckpointStore(procfile.state_dir / "checkpoints", procfile.bus.checkpoints, write_atomic, log)
-        cfg = procfile.fleet.degradation
-        self.degradation = Degradation(cfg, self.fleet.instances, self.health, self._announce_degradation) if cfg else None
+        self.degradation: Degradation | None = None
+        if cfg := procfile.fleet.degradation:
+            from ..health.degradation import Degradation
+
+            self.degradation = Degradation(cfg, self.fleet.instances, self.health, self._announce_degradation)
         info = MasterInfo(version=__version__, pid=os.getpid(), started_at=self._started_at, procfile=procfile.file,
                           state_dir=str(procfile.state_dir))
         self.handlers = Handlers(info, self.fleet, self.health, self.tasks, self.bus.stats, self.reload,
@@ -87,8 +89,12 @@ class Master:
                                  degradation=self._degradation_now)
         self.desk = MasterDesk(store, lambda bot: bot in self.fleet.bots, self._degradation_now, self.handlers.change_kill_switch,
                                lambda bot: self.procfile.bots[bot].bus.publish is not None)
-        self.events: EventHub | None = EventHub() if procfile.http else None
+        self.events: EventHub | None = None
         """Process, health and kill-switch events for GET /events; only when [http] is configured."""
+        if procfile.http:
+            from ..http.hub import EventHub
+
+            self.events = EventHub()
         self.control = ControlServer(Path(paths.control_socket(procfile.state_dir)), self.handlers, log)
         self._ready = ready
         self._shutdown = asyncio.Event()
@@ -246,6 +252,11 @@ class Master:
         return asyncio.get_running_loop().create_task(watchdog_loop(self.notifier, interval))
 
     def start_tasks(self, names: list[str]) -> None:
+        """Imported here: a master without [tasks] never loads the task scheduler."""
+        if not names:
+            return
+        from ..jobs.tasks import ScheduledTask
+
         for name in names:
             task = self.tasks[name] = ScheduledTask(name, self.procfile.tasks[name], self.procfile, self._base_env, log, self.guard, self.containment)
             task.start()
@@ -267,13 +278,16 @@ class Master:
         is built before anything is registered, so a failure leaves nothing behind (a reload rolls back on it)."""
         bot = Bot(name, self.procfile, self._base_env, self._on_transition, log, self.containment,
                   guard=self.guard, instance_env=self._bus_env, gate=self.kill_switch.holds)
-        specs = self.plugins.health.get(name)
-        try:
-            checks = [InstanceHealth(inst, specs, log, self.health.tree, lambda: self.bus, self._on_health,
-                                     self.fleet.stop_instance, self.fleet.restart_dependents) for inst in bot.instances] if specs else []
-        except BaseException:
-            self._forget(bot)
-            raise
+        checks: list[InstanceHealth] = []
+        if specs := self.plugins.health.get(name):
+            from ..health.checked import InstanceHealth  # a fleet without checks never loads the health runner
+
+            try:
+                checks = [InstanceHealth(inst, specs, log, self.health.tree(), lambda: self.bus, self._on_health,
+                                         self.fleet.stop_instance, self.fleet.restart_dependents) for inst in bot.instances]
+            except BaseException:
+                self._forget(bot)
+                raise
         access = self.procfile.bots[name].bus
         self.bus.permit(name, access.publish, access.subscribe, access.serve)
         self.fleet.bots[name] = bot
@@ -336,6 +350,8 @@ class Master:
     async def reload(self) -> Response:
         if self.closing:
             return Error(message=f"{self.procfile.file}: reload refused: the master is shutting down")
+        from .reload import Reload  # the plan and the diff are loaded at the first reload, not by every master
+
         async with self._reloading:
             return await Reload(self).run()
 
