@@ -1,12 +1,11 @@
 """Where an instance's processes live, so that none outlives it: a cgroup when the master can make one, else the subreaper.
 
-Both give a Box per instance with the same calls: `entered()` around the fork, `started(pid)`, `signal`,
-`kill`, `wait_empty`. `choose` tries what the procfile's `containment` allows and says why it fell back.
+Both give a Box per instance with the same calls: `started(pid)` after the fork, `signal`, `kill`,
+`wait_empty`. `choose` tries what the procfile's `containment` allows and says why it fell back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -22,7 +21,6 @@ Mode = Literal["auto", "cgroup", "subreaper"]
 
 
 class Box(Protocol):
-    def entered(self) -> contextlib.AbstractContextManager[None]: ...
     def started(self, pid: int) -> None: ...
     def members(self) -> list[int]: ...
     def signal(self, sig: int) -> None: ...
@@ -68,7 +66,7 @@ def choose(mode: Mode, fleet: str, track: Callable[[int, bool], None], logger: l
     """cgroup v2 if allowed and usable, else the subreaper; raises Unusable when `cgroup` was required and cannot be."""
     if mode != "subreaper":
         try:
-            return CgroupTree.create()
+            return CgroupTree.create(fleet)
         except (Unusable, OSError) as e:
             if mode == "cgroup":
                 raise Unusable(f"containment = \"cgroup\" but {e}") from None

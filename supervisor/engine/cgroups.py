@@ -2,10 +2,13 @@
 
 A descendant can leave its process group and session (setsid, double fork) but not its cgroup. The
 fleet cgroup is `<the master's own cgroup>/supctl-<pid>`; each instance gets `<bot>@<k>` (tasks `<name>@task`).
-A child is born inside its cgroup: the master moves itself in for the vfork+exec and back out (two small
-writes, ~0.2 ms), so not even a child that forks at once is missed. Emptiness is learnt from `cgroup.events`
-through inotify (the kernel signals every change of "populated"), stopping ends with `cgroup.kill`, and the
-guardian writes the fleet's `cgroup.kill` when the master dies.
+A child is started in the master's cgroup (the vfork+exec of subprocess, as in subreaper mode) and moved into
+its own by a worker thread while it starts: a move takes the kernel's cgroup threadgroup lock for writing, which
+waits for an RCU grace period (5-9 ms) when no move happened just before, and a restart no longer waits for it.
+What the child forks before it is moved (a bot that daemonizes at once) is found in the master's cgroup by its
+SUPCTL_FLEET/SUPCTL_BOT/SUPCTL_INSTANCE marks and moved after it; the box's reads and signals wait for the move.
+Emptiness is learnt from `cgroup.events` through inotify (the kernel signals every change of "populated"),
+stopping ends with `cgroup.kill`, and the guardian writes the fleet's `cgroup.kill` when the master dies.
 """
 
 from __future__ import annotations
@@ -13,16 +16,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
+import signal
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+from ..core.procstat import read_proc, stat_fields
+from .reaper import UNREADABLE, box_key
 
 IN_MODIFY = 0x2
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 _EVENT = struct.Struct("iIII")
 _libc = ctypes.CDLL(None, use_errno=True)
+PID_MAX = int(read_proc("/proc/sys/kernel/pid_max") or 4194304)
+SWEEPS = 8
+"""Looks at the master's cgroup after a move: each moves what the last one found; a bot forking as fast as it can
+while it is moved stops being found once its parent is in its box (its children are born there)."""
+SETTLE = 0.001
+"""Between two looks when the only candidates left showed no environment (between fork and exec)."""
 
 
 class Unusable(Exception):
@@ -68,6 +84,32 @@ def probe() -> Path:
     return home
 
 
+def newer_than(pid: int) -> Callable[[int], bool]:
+    """Whether a pid may have been given out after `pid` (those are in the cyclic range up to the last one given out,
+    besides older ones the allocator skipped): the master's cgroup can hold a whole machine's processes, and only
+    those need their environment read."""
+    span = (int(read_proc("/proc/sys/kernel/ns_last_pid") or pid) - pid) % PID_MAX
+    return lambda p: 0 < (p - pid) % PID_MAX <= span
+
+
+def _user_process(pid: int) -> bool:
+    """Alive and not a kernel thread (those have no environment, and kthreadd, pid 2, is their parent)."""
+    found = stat_fields(pid)
+    return found is not None and pid != 2 and found[1][0] not in (b"Z", b"X") and found[1][1] != b"2"
+
+
+def _procs(cgroup: Path) -> list[int]:
+    with contextlib.suppress(FileNotFoundError):
+        return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+    return []
+
+
+def _place(pid: int, cgroup: Path) -> None:
+    """Move one process; one that is gone (or a cgroup removed at shutdown) is nothing to move."""
+    with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+        _write(cgroup / "cgroup.procs", str(pid))
+
+
 def _write(path: Path, data: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
@@ -81,17 +123,21 @@ class CgroupTree:
 
     name = "cgroup"
 
-    def __init__(self, home: Path, fleet: Path, inotify: int) -> None:
+    def __init__(self, home: Path, fleet: Path, inotify: int, mark: str) -> None:
         self.home = home
         self.fleet = fleet
+        self._mark = mark.partition("=")[2].encode()
         self._inotify = inotify
         self._boxes: dict[int, CgroupBox] = {}
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(inotify, self._events)
+        self._mover = ThreadPoolExecutor(1, thread_name_prefix="supctl cgroup moves")
+        """One thread: moves right after one another share a grace period (the first waits, the next take ~50 us)."""
 
     @classmethod
-    def create(cls) -> CgroupTree:
-        """Make the fleet cgroup once `probe` showed the master can use one; raises Unusable."""
+    def create(cls, mark: str) -> CgroupTree:
+        """Make the fleet cgroup once `probe` showed the master can use one; raises Unusable. `mark` is the
+        SUPCTL_FLEET=VALUE every bot of this master carries."""
         home = probe()
         fleet = home / f"supctl-{os.getpid()}"
         fleet.mkdir(exist_ok=True)
@@ -99,7 +145,7 @@ class CgroupTree:
         if fd < 0:
             fleet.rmdir()
             raise Unusable(f"inotify_init1: {os.strerror(ctypes.get_errno())}")
-        return cls(home, fleet, fd)
+        return cls(home, fleet, fd, mark)
 
     def describe(self) -> str:
         return f"cgroup v2: each instance in its own cgroup under {self.fleet}"
@@ -126,8 +172,43 @@ class CgroupTree:
             if box is not None:
                 box.changed.set()
 
+    def move(self, pid: int, box: Path) -> Future[None]:
+        return self._mover.submit(self._move, pid, box)
+
+    def _move(self, pid: int, box: Path) -> None:
+        """In the mover thread: `pid` into its box, then whatever this fleet's bots forked in the master's cgroup
+        before they were moved (their marks name the box) into theirs."""
+        try:
+            _place(pid, box)
+        except OSError as e:  # not contained is not left running: its instance sees it killed and backs off
+            logging.getLogger("supctl").error("cannot move pid %d into %s: %s; killing it", pid, box, e.strerror or e)
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            return
+        master = os.getpid()
+        for _ in range(SWEEPS):
+            procs = _procs(self.home)
+            since = newer_than(pid)  # after the list: everything in it was given out by then
+            strays, unsure = [], False
+            for p in procs:
+                if p == master or not since(p):
+                    continue
+                key = box_key(p, self._mark)
+                if key:
+                    strays.append((p, key))
+                elif key == UNREADABLE and _user_process(p):
+                    unsure = True
+            for p, key in strays:
+                with contextlib.suppress(OSError):  # its box is gone (a reload removed the bot): the guardian's marks still cover it
+                    _place(p, self.fleet / key.decode(errors="replace"))
+            if not strays:
+                if not unsure:
+                    return
+                time.sleep(SETTLE)  # the mover thread only: a process between fork and exec shows its environment soon
+
     def close(self) -> None:
         """Remove every (empty, by now) instance cgroup and the fleet cgroup."""
+        self._mover.shutdown(wait=True)
         self._loop.remove_reader(self._inotify)
         os.close(self._inotify)
         for box in self._boxes.values():
@@ -144,25 +225,25 @@ class CgroupBox:
         self._tree = tree
         self.path = path
         self.changed = asyncio.Event()
-
-    @contextlib.contextmanager
-    def entered(self) -> Iterator[None]:
-        """Around the fork: the child is born in this cgroup."""
-        _write(self.path / "cgroup.procs", "0")
-        try:
-            yield
-        finally:
-            _write(self._tree.home / "cgroup.procs", "0")
+        self._moving: Future[None] | None = None
 
     def started(self, pid: int) -> None:
-        """Nothing to record: the kernel keeps the membership."""
+        """The child runs in the master's cgroup until the mover thread has put it here."""
+        self._moving = self._tree.move(pid, self.path)
+
+    def _settled(self) -> None:
+        """Before anything reads or signals the box: a stop or a crash within milliseconds of the start waits for
+        the move (blocking the loop that long), so the child is inside and is found."""
+        if self._moving is not None:
+            self._moving.result()
+            self._moving = None
 
     def members(self) -> list[int]:
-        with contextlib.suppress(FileNotFoundError):
-            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-        return []
+        self._settled()
+        return _procs(self.path)
 
     def populated(self) -> bool:
+        self._settled()
         with contextlib.suppress(FileNotFoundError):
             return "populated 1" in (self.path / "cgroup.events").read_text()
         return False
@@ -174,6 +255,7 @@ class CgroupBox:
                 os.kill(pid, sig)
 
     def kill(self) -> None:
+        self._settled()
         with contextlib.suppress(FileNotFoundError):
             _write(self.path / "cgroup.kill", "1")
 

@@ -17,7 +17,7 @@ import contextlib
 import ctypes
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_EVERY = 1.0
@@ -59,14 +59,35 @@ def alive(pid: int) -> bool:
         return False
 
 
-def marks(pid: int) -> dict[bytes, bytes]:
+UNREADABLE = b""
+"""box_key's answer for a process whose environment cannot be read or is empty: gone, a zombie, a kernel thread,
+or one between fork and exec for a moment."""
+
+
+def marks(pid: int) -> dict[bytes, bytes] | None:
+    """None when the environment cannot be read or is empty."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            env = f.read().split(b"\0")
+            env = f.read()
     except OSError:
-        return {}
-    found = dict(e.partition(b"=")[::2] for e in env)
+        return None
+    if not env:
+        return None
+    found = dict(e.partition(b"=")[::2] for e in env.split(b"\0"))
     return {m: found[m] for m in MARKS if m in found}
+
+
+def box_key(pid: int, fleet: bytes) -> bytes | None:
+    """The box key (b"bot@k", b"task@task") of a process carrying this fleet's marks; None for any other (the
+    guardian and the plugins' children carry no mark); UNREADABLE when its environment does not tell."""
+    m = marks(pid)
+    if m is None:
+        return UNREADABLE
+    if m.get(b"SUPCTL_FLEET") != fleet:
+        return None
+    if b"SUPCTL_INSTANCE" in m:
+        return m.get(b"SUPCTL_BOT", b"") + b"@" + m[b"SUPCTL_INSTANCE"]
+    return m.get(b"SUPCTL_TASK", b"") + b"@task"
 
 
 class Reaper:
@@ -111,10 +132,8 @@ class Reaper:
                 if pid in self._zombies:
                     self._reap(pid)
                 continue
-            m = marks(pid)
-            if m.get(b"SUPCTL_FLEET") == self.fleet:  # the guardian and the plugins' children carry no mark
-                key = (m.get(b"SUPCTL_BOT", b"") + b"@" + m[b"SUPCTL_INSTANCE"] if b"SUPCTL_INSTANCE" in m
-                       else m.get(b"SUPCTL_TASK", b"") + b"@task")
+            key = box_key(pid, self.fleet)
+            if key:
                 self._adopt(pid, key)
         self._zombies = zombies
 
@@ -161,10 +180,6 @@ class ReaperBox:
         """The stop signal sent, until the next start: a process that joins later (orphaned while the signal was
         on its way, so in neither its parent's tree nor the master's yet) gets it too when wait_empty sees it."""
         self._told: set[int] = set()
-
-    @contextlib.contextmanager
-    def entered(self) -> Iterator[None]:
-        yield
 
     def started(self, pid: int) -> None:
         if self.leader is not None:

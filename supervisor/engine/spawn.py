@@ -5,13 +5,12 @@ subprocess.Popen, which uses vfork as long as no Python code has to run in the c
 exit is watched through a pidfd. That rules out a preexec_fn setting PR_SET_PDEATHSIG (a full
 fork of the master costs 2-3 ms); the guardian (guardian.sh) kills what a dead master owned
 instead: the groups, and the cgroups or tracked orphans of boxes.py, which also catch a descendant
-that left its group. The child is born inside its box (see cgroups.py).
+that left its group. The box is told of the child at once (see cgroups.py for how it gets inside).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 from collections.abc import Callable
@@ -67,9 +66,8 @@ async def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: RotatingLo
     `announce(pid, True)` (the guard) runs before anything else can happen on the loop.
     """
     try:
-        with box.entered() if box else contextlib.nullcontext():
-            popen = subprocess.Popen(argv, bufsize=0, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)  # bufsize 0: the loop reads the fds, no 8 KiB buffers
+        popen = subprocess.Popen(argv, bufsize=0, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)  # bufsize 0: the loop reads the fds, no 8 KiB buffers
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         raise SpawnError(f"cannot start {argv[0]!r} in {cwd}: {getattr(e, 'strerror', None) or e}") from None
     if box is not None:

@@ -104,3 +104,21 @@ def test_setsid_grandchild_dies_with_a_sigkilled_master(master, mode):
     m.signal(signal.SIGKILL)
     m.wait_exit()
     assert_gone(procs, "the master's SIGKILL (the guardian's job)")
+
+
+def cgroup_of(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return next(line[3:].strip() for line in f if line.startswith("0::"))
+
+
+def test_what_a_bot_forks_before_it_is_moved_into_its_cgroup_follows_it(master):
+    """The child starts in the master's cgroup and is moved into its own while it starts (no grace-period wait on
+    the restart path); escaper.sh leaves its session in its first milliseconds, before that move, and both
+    escapees still end up in the bot's cgroup, not the master's."""
+    m, procs = start(master, "cgroup")
+    leader = m.wait_transition("esc:0", "RUNNING", old="STARTING")[-1].pid
+    box = cgroup_of(leader)
+    assert box.endswith(f"/supctl-{m.pid}/esc@0"), box
+    wait_until(lambda: all(cgroup_of(p.pid) == box for p in procs), 10,
+               f"both escapees in {box}: {[cgroup_of(p.pid) for p in procs]}")
+    assert cgroup_of(m.pid) != box

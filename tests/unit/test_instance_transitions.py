@@ -9,7 +9,6 @@ takes no edge the table lacks (check_transition would raise).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -80,9 +79,6 @@ class FakeBox:
 
     def __init__(self, os: FakeOS) -> None:
         self.os = os
-
-    def entered(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
 
     def started(self, pid: int) -> None:
         pass
