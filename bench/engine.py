@@ -8,6 +8,8 @@ hook); supervisord comes from PyPI into bench/.venvs/supervisor, pm2 from npm in
 (PM2_HOME in the run's temp dir). The floors use supctl's venv interpreter:
   Popen loop  a Python script that starts the N children with subprocess.Popen exactly as supctl does
               (new session, stdin /dev/null, stdout and stderr pipes), launched the way the masters are.
+  Popen loop + stack  the same loop importing asyncio, uvloop and msgspec first: what a master built on them
+              cannot go below, so the part of the start gap that is supctl's own.
   bare stack  a process that imports only asyncio, uvloop, msgspec and psutil and idles in uvloop's loop.
   Popen once  the restarted child started directly with subprocess.Popen, spawn -> its first statement.
 
@@ -116,11 +118,12 @@ class Supctl:
 
 
 class PopenLoop:
-    """The start floor: POPEN_LOOP under the same interpreter, launched like the masters."""
+    """The start floor: POPEN_LOOP under the same interpreter, launched like the masters; with `stack`, the loop
+    imports asyncio, uvloop and msgspec first (what any master built on them pays before its first spawn)."""
 
-    def __init__(self, python: Path, d: Path, n: int, stamps: Path) -> None:
+    def __init__(self, python: Path, d: Path, n: int, stamps: Path, stack: bool = False) -> None:
         d.mkdir(parents=True, exist_ok=True)
-        (d / "loop.py").write_text(POPEN_LOOP)
+        (d / "loop.py").write_text(("import asyncio, uvloop, msgspec\n" if stack else "") + POPEN_LOOP)
         self.argv = [str(python), str(d / "loop.py"), str(n), str(stamps)]
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -179,8 +182,8 @@ def start_round(tmp: Path, venv: Path, n: int, r: int, with_pm2: bool) -> dict[s
     """One start of each launcher, each stopped (and its children gone) before the next begins."""
     def make(name: str, stamps: Path) -> Master:
         d = tmp / f"start-{name}-{r}"
-        if name == "floor":
-            return PopenLoop(venv / "bin" / "python", d, n, stamps)
+        if name in ("floor", "floor+stack"):
+            return PopenLoop(venv / "bin" / "python", d, n, stamps, stack=name == "floor+stack")
         if name in ("supctl -f", "supctl"):
             return Supctl(venv, d, supctl_sleepers(stamps, n), foreground=name == "supctl -f")
         d.mkdir(parents=True)
@@ -188,7 +191,7 @@ def start_round(tmp: Path, venv: Path, n: int, r: int, with_pm2: bool) -> dict[s
             return Supervisord(d, sv_sleepers(stamps, n))
         return Pm2(d, [pm2_sleepers(stamps, n)])
 
-    names = ["floor", "supctl -f", "supctl", "supervisord"] + (["pm2"] if with_pm2 else [])
+    names = ["floor", "floor+stack", "supctl -f", "supctl", "supervisord"] + (["pm2"] if with_pm2 else [])
     names = names[r % len(names):] + names[: r % len(names)]  # rotate, so no launcher always goes first
     out = {}
     for name in names:
@@ -538,6 +541,9 @@ def report(a: argparse.Namespace, starts: dict[str, list[tuple[float, float]]], 
                   check("supctl -f / Popen loop", med["supctl -f"] / f, 1.2)))
         print(row(f"start {n}: daemonizing `supctl start`", (med["supctl"], None, None, f), "s",
                   check("supctl / Popen loop", med["supctl"] / f, 1.3)))
+        fs = med["floor+stack"]
+        print(row("  floor importing asyncio, uvloop, msgspec", (med["supctl -f"], None, None, fs), "s",
+                  f"supctl -f / that loop {med['supctl -f'] / fs:.2f}x; the plain loop / it {f / fs:.2f}x"))
         c = cpu["floor"]
         print(row("  CPU used by then (-f)", (cpu["supctl -f"], cpu["supervisord"], cpu.get("pm2"), c), "CPU-s",
                   f"supctl -f / Popen loop {cpu['supctl -f'] / c:.2f}x"))
