@@ -52,12 +52,14 @@ class Client:
         self.welcome = welcome
 
     def _check_peer(self) -> None:
-        """Talk only to a master of our own user: a socket someone else swapped in is refused (SO_PEERCRED)."""
-        _pid, uid, _gid = struct.unpack("3i", self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        """Talk only to a master of our own user: a socket someone else swapped in is refused (SO_PEERCRED). Its pid
+        is kept as the kernel gives it (right across pid namespaces) for wait_closed."""
+        pid, uid, _gid = struct.unpack("3i", self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         if uid != os.geteuid():
             self._sock.close()
             raise ControlError(f"control socket {self.sock_path} is served by uid {uid}, not by this user "
                                f"(uid {os.geteuid()}); refusing to talk to it")
+        self.peer_pid = pid
 
     def call(self, request: Frame) -> Response:
         try:
@@ -74,11 +76,23 @@ class Client:
             raise ControlError(reply.message)
         return reply
 
-    def wait_closed(self) -> None:
-        """Block until the master closes this connection, which it does by exiting after `shutdown`."""
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        """Block until the master has exited after `shutdown`: it closes this connection first and still unwinds
+        after that, and a `supctl start` right after must not find its locks held."""
         self._sock.settimeout(None)
         while self._sock.recv(4096):
             pass
+        try:
+            fd = os.pidfd_open(self.peer_pid)
+        except OSError:  # gone already (or no pidfd: Linux < 5.3)
+            return
+        try:
+            import select
+
+            if not select.select([fd], [], [], timeout)[0]:
+                raise ControlError(f"master pid {self.peer_pid} closed its control socket but still runs after {timeout:.0f} s")
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self._sock.close()
