@@ -1,5 +1,5 @@
 """`python -m supervisor` is `supctl`."""
 
-from .cli.main import main
+from .cli.main import run
 
-raise SystemExit(main())
+run()

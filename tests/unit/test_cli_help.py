@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -94,3 +95,15 @@ def test_completion_through_main_completes_every_verb(capsys) -> None:
     assert main(["completion", "bash"]) == 0
     out = capsys.readouterr().out
     assert all(verb in out for verb in ("status", "describe", "kill-switch", "fleet", "logs")), out[:500]
+
+
+def test_a_quick_verb_exits_with_its_code_and_every_line_written(tmp_path) -> None:
+    """run() skips the interpreter's teardown for the QUICK verbs: their output must still be flushed, their exit
+    status kept."""
+    from supervisor.cli.main import QUICK
+
+    assert QUICK <= {*EXAMPLES, "list"}
+    (tmp_path / "procfile.toml").write_text('[bots.a]\ncmd = "true"\n')
+    out = subprocess.run([sys.executable, "-m", "supervisor.cli.main", "-c", str(tmp_path / "procfile.toml"), "status", "--json"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1 and json.loads(out.stderr)["error"].startswith("no master is running"), out
