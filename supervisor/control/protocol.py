@@ -3,8 +3,6 @@
 Imports stay light (msgspec and the stdlib) because every `supctl` verb loads this module.
 """
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 import msgspec
@@ -211,7 +209,7 @@ class DegradationStatus(msgspec.Struct, kw_only=True):
     since: float
     group: str = ""
     """Empty for the fleet; a group's name in `groups`."""
-    groups: list[DegradationStatus] = []
+    groups: "list[DegradationStatus]" = []
     """Each `[fleet.degradation.groups.NAME]`'s level over its own bots' instances."""
 
 
@@ -361,7 +359,6 @@ Response = (Welcome | Error | StatusReply | ActionReply | ReloadReply | TasksRep
             | KillSwitchReply | Summary | BusTokenReply | StopPlan | DescribeReply)
 
 _encoder = msgspec.msgpack.Encoder()
-request_decoder = msgspec.msgpack.Decoder(Request)
 response_decoder = msgspec.msgpack.Decoder(Response)
 
 
