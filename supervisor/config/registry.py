@@ -9,7 +9,6 @@ Only processes that mean to become a master ever take these locks: readers just 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
@@ -102,7 +101,10 @@ def _private_dir(path: str) -> None:
 
 
 def _lock(path: str) -> int | None:
-    """An exclusive flock on `path` (created 0600, never through a symlink), or None when someone holds it."""
+    """An exclusive flock on `path` (created 0600, never through a symlink), or None when someone holds it.
+    fcntl loads here: only a master locks, and every `supctl` call reads this module."""
+    import fcntl
+
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_DURATION = re.compile(r"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)\s*$")
+_DURATION = r"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)\s*$"
+"""Patterns compile on their first use (re's cache): `supctl status` formats sizes and never parses one."""
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SIZE = re.compile(r"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$", re.IGNORECASE)
+_SIZE = r"(?i)^\s*(\d{1,15}(?:\.\d{1,9})?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$"
 _SIZE_UNITS = {
     "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
@@ -30,7 +31,7 @@ def parse_duration(text: str) -> float:
     if not isinstance(text, str):
         raise ValueError(f"expected a duration string like '250ms', '10s' or '5m', found the number {text!r};"
                          f' write "{text}s"')
-    m = _DURATION.match(text)
+    m = re.match(_DURATION, text)
     if not m:
         raise ValueError(f"expected a duration like '250ms', '10s', '5m', '1h', found {text!r}")
     seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
@@ -43,7 +44,7 @@ def parse_size(text: str) -> int:
     """Bytes in a size string (decimal KB/MB/GB, binary KiB/MiB/GiB)."""
     if isinstance(text, bool) or not isinstance(text, str):
         raise ValueError(f"expected a size string like '500KB' or '50MiB', found {text!r}")
-    m = _SIZE.match(text)
+    m = re.match(_SIZE, text)
     if not m:
         raise ValueError(f"expected a size like '500KB', '50MB', '1GiB', found {text!r}")
     return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "B").lower()])
