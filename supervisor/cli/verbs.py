@@ -69,9 +69,9 @@ def act(args: argparse.Namespace, verb: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ..control.render import bridge_line, degradation_line, fds_warning, status_table, tasks_table
-
     if args.tasks:
+        from ..control.render import tasks_table
+
         tasks = ask(args, TasksRequest())
         assert isinstance(tasks, TasksReply)
         print_json(tasks.tasks) if args.json else print(tasks_table(tasks.tasks))
@@ -81,6 +81,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status_json(reply))
         return OK
+    from ..control.render import bridge_line, degradation_line, fds_warning, status_table  # not for --json (~1 ms)
+
     if reply.kill_switch is not None and reply.kill_switch.active:
         from .kill_switch import kill_switch_line
 
