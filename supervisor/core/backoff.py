@@ -23,6 +23,8 @@ def backoff_delay(attempt: int, initial: float, factor: float, maximum: float, j
 class RestartBudget:
     """At most `count` restarts inside any sliding `window` seconds; crashes at any uptime count (pm2 loops forever otherwise)."""
 
+    __slots__ = ("_times", "count", "window")  # one per instance
+
     def __init__(self, count: int, window: float) -> None:
         self.count = count
         self.window = window

@@ -285,9 +285,10 @@ class Instance:
         if self.on_spawn is not None:
             self.on_spawn()
         was_running = False
-        try:
+        code: int | None = None
+        with contextlib.suppress(TimeoutError):
             code = await asyncio.wait_for(asyncio.shield(self._child.exited), self.config.start_grace)
-        except TimeoutError:
+        if code is None:  # awaited outside the except: a handled TimeoutError held its traceback's frames and futures
             if self.state == State.STARTING:  # not when a stop already moved us to STOPPING
                 was_running = True
                 self._set(State.RUNNING, f"pid {self.pid} up for {self.config.start_grace}")

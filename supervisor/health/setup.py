@@ -11,7 +11,6 @@ import msgspec
 from ..config import procfile as config
 from ..config.procfile import Procfile
 from ..core.errors import ConfigError, ConfigErrors
-from .loader import load_registry, parse_health, parse_hooks
 from .specs import HealthSpec, HookSpec
 
 T = TypeVar("T")
@@ -42,6 +41,8 @@ def resolve(procfile: Procfile, shown: str | None = None) -> PluginSetup:
     file = shown or procfile.file
     if not (procfile.supervisor.hooks or procfile.supervisor.plugin_paths or any(b.health for b in procfile.bots.values())):
         return PluginSetup(health={}, hooks=[])
+    from .loader import load_registry, parse_health, parse_hooks  # a procfile without plugins never loads the loader
+
     try:
         registry = load_registry(procfile.supervisor.plugin_paths, procfile.base_dir, file)
     except ConfigError as e:

@@ -38,7 +38,6 @@ from ..health.hooks import HookRunner
 from ..health.setup import PluginSetup
 from ..health.target import HealthBoard
 from ..jobs.automation import Automations
-from ..output.echo import Echo
 from ..output.master_log import setup_logging
 from ..plugin import ProcessEvent
 from ..systemd.notify import Notifier, child_env, watchdog_interval, watchdog_loop
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
     from ..http.hub import EventHub
     from ..http.server import HttpServer
     from ..jobs.tasks import ScheduledTask
+    from ..output.echo import Echo
 
 log = logging.getLogger("supctl")
 
