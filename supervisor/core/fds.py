@@ -1,7 +1,8 @@
 """File descriptors: the master raises its soft limit to the hard one and says when a fleet needs more than that.
 
 Each instance costs the master about FDS_PER_INSTANCE descriptors (stdout and stderr pipes, a pidfd, its
-log file, its bus connection, and with [http] its /proc/PID/stat held for /metrics), on top of BASE for the master itself (sockets, the guardian, epoll, inotify).
+log file, its bus connection, in cgroup mode its cgroup.events, and with [http] its /proc/PID/stat held for
+/metrics), on top of BASE for the master itself (sockets, the guardian, epoll).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import resource
 from collections.abc import Callable
 from typing import NamedTuple
 
-FDS_PER_INSTANCE = 6
+FDS_PER_INSTANCE = 7
 BASE = 64
 
 

@@ -7,7 +7,7 @@ its own by a worker thread while it starts: a move takes the kernel's cgroup thr
 waits for an RCU grace period (5-9 ms) when no move happened just before, and a restart no longer waits for it.
 What the child forks before it is moved (a bot that daemonizes at once) is found in the master's cgroup by its
 SUPCTL_FLEET/SUPCTL_BOT/SUPCTL_INSTANCE marks and moved after it; the box's reads and signals wait for the move.
-Emptiness is learnt from `cgroup.events` through inotify (the kernel signals every change of "populated"),
+Emptiness is learnt from `cgroup.events` through epoll (the kernel signals every change of "populated"),
 stopping ends with `cgroup.kill`, and the guardian writes the fleet's `cgroup.kill` when the master dies.
 """
 
@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
+import select
 import signal
-import struct
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..core.procstat import read_proc, stat_fields
+from .flag import Flag
 from .reaper import UNREADABLE, box_key
 
-IN_MODIFY = 0x2
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
-_EVENT = struct.Struct("iIII")
-_libc = ctypes.CDLL(None, use_errno=True)
 PID_MAX = int(read_proc("/proc/sys/kernel/pid_max") or 4194304)
 SWEEPS = 8
 """Looks at the master's cgroup after a move: each moves what the last one found; a bot forking as fast as it can
@@ -98,19 +94,22 @@ def _user_process(pid: int) -> bool:
     return found is not None and pid != 2 and found[1][0] not in (b"Z", b"X") and found[1][1] != b"2"
 
 
-def _procs(cgroup: Path) -> list[int]:
-    with contextlib.suppress(FileNotFoundError):
-        return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
-    return []
+def _procs(cgroup: str | Path) -> list[int]:
+    """Every pid of the cgroup (a machine's whole root cgroup can be listed here: no 4 KiB read_proc)."""
+    try:
+        with open(f"{cgroup}/cgroup.procs", "rb") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
 
 
-def _place(pid: int, cgroup: Path) -> None:
+def _place(pid: int, cgroup: str) -> None:
     """Move one process; one that is gone (or a cgroup removed at shutdown) is nothing to move."""
     with contextlib.suppress(ProcessLookupError, FileNotFoundError):
-        _write(cgroup / "cgroup.procs", str(pid))
+        _write(f"{cgroup}/cgroup.procs", str(pid))
 
 
-def _write(path: Path, data: str) -> None:
+def _write(path: str | Path, data: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
         os.write(fd, data.encode())
@@ -119,20 +118,26 @@ def _write(path: Path, data: str) -> None:
 
 
 class CgroupTree:
-    """The fleet's cgroup and the inotify fd that watches every instance's cgroup.events."""
+    """The fleet's cgroup and one epoll that watches every instance's cgroup.events (the kernel marks it EPOLLPRI
+    at each change of "populated" until it is read again). Not inotify: Python has it only through ctypes, ~0.4 MiB
+    of every master."""
 
     name = "cgroup"
 
-    def __init__(self, home: Path, fleet: Path, inotify: int, mark: str) -> None:
+    def __init__(self, home: Path, fleet: Path, mark: str) -> None:
         self.home = home
         self.fleet = fleet
         self._mark = mark.partition("=")[2].encode()
-        self._inotify = inotify
+        self._epoll = select.epoll()
         self._boxes: dict[int, CgroupBox] = {}
+        """By the fd of its cgroup.events."""
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(inotify, self._events)
+        self._loop.add_reader(self._epoll.fileno(), self._events)
         self._mover = ThreadPoolExecutor(1, thread_name_prefix="supctl cgroup moves")
         """One thread: moves right after one another share a grace period (the first waits, the next take ~50 us)."""
+        self._pending: dict[str, int] = {}
+        """Boxes with a move the thread has not finished, under `_moved`; nothing is kept per box once it is done."""
+        self._moved = threading.Condition()
 
     @classmethod
     def create(cls, mark: str) -> CgroupTree:
@@ -141,41 +146,51 @@ class CgroupTree:
         home = probe()
         fleet = home / f"supctl-{os.getpid()}"
         fleet.mkdir(exist_ok=True)
-        fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            fleet.rmdir()
-            raise Unusable(f"inotify_init1: {os.strerror(ctypes.get_errno())}")
-        return cls(home, fleet, fd, mark)
+        return cls(home, fleet, mark)
 
     def describe(self) -> str:
         return f"cgroup v2: each instance in its own cgroup under {self.fleet}"
 
     def box(self, key: str) -> CgroupBox:
-        path = self.fleet / key
-        path.mkdir(exist_ok=True)
-        wd = _libc.inotify_add_watch(self._inotify, str(path / "cgroup.events").encode(), IN_MODIFY)
-        if wd < 0:
-            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}/cgroup.events")
-        box = self._boxes[wd] = CgroupBox(self, path)
+        path = f"{self.fleet}/{key}"
+        os.makedirs(path, exist_ok=True)
+        events = os.open(f"{path}/cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
+        self._epoll.register(events, select.EPOLLPRI)
+        box = self._boxes[events] = CgroupBox(self, path, events)
         return box
 
     def _events(self) -> None:
-        try:
-            data = os.read(self._inotify, 64 * 1024)
-        except BlockingIOError:
-            return
-        offset = 0
-        while offset < len(data):
-            wd, _mask, _cookie, size = _EVENT.unpack_from(data, offset)
-            offset += _EVENT.size + size
-            box = self._boxes.get(wd)
+        for fd, _ in self._epoll.poll(0):
+            box = self._boxes.get(fd)
             if box is not None:
+                with contextlib.suppress(OSError):
+                    os.pread(fd, 256, 0)  # reading it is what ends the EPOLLPRI
                 box.changed.set()
 
-    def move(self, pid: int, box: Path) -> Future[None]:
-        return self._mover.submit(self._move, pid, box)
+    def move(self, pid: int, box: str) -> None:
+        with self._moved:
+            self._pending[box] = self._pending.get(box, 0) + 1
+        self._mover.submit(self._move_one, pid, box)
 
-    def _move(self, pid: int, box: Path) -> None:
+    def settle(self, box: str) -> None:
+        """Until the moves asked for `box` are done (at once when none is pending: the usual case)."""
+        if box in self._pending:
+            with self._moved:
+                self._moved.wait_for(lambda: box not in self._pending)
+
+    def _move_one(self, pid: int, box: str) -> None:
+        try:
+            self._move(pid, box)
+        except Exception:
+            logging.getLogger("supctl").exception("moving pid %d into %s failed", pid, box)
+        finally:
+            with self._moved:
+                left = self._pending.pop(box) - 1
+                if left:
+                    self._pending[box] = left
+                self._moved.notify_all()
+
+    def _move(self, pid: int, box: str) -> None:
         """In the mover thread: `pid` into its box, then whatever this fleet's bots forked in the master's cgroup
         before they were moved (their marks name the box) into theirs."""
         try:
@@ -200,7 +215,7 @@ class CgroupTree:
                     unsure = True
             for p, key in strays:
                 with contextlib.suppress(OSError):  # its box is gone (a reload removed the bot): the guardian's marks still cover it
-                    _place(p, self.fleet / key.decode(errors="replace"))
+                    _place(p, f"{self.fleet}/{key.decode(errors='replace')}")
             if not strays:
                 if not unsure:
                     return
@@ -209,44 +224,42 @@ class CgroupTree:
     def close(self) -> None:
         """Remove every (empty, by now) instance cgroup and the fleet cgroup."""
         self._mover.shutdown(wait=True)
-        self._loop.remove_reader(self._inotify)
-        os.close(self._inotify)
+        self._loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
         for box in self._boxes.values():
+            os.close(box.events)
             with contextlib.suppress(OSError):
-                box.path.rmdir()
+                os.rmdir(box.path)
         with contextlib.suppress(OSError):
             self.fleet.rmdir()
 
 
 class CgroupBox:
-    """One instance's cgroup."""
+    """One instance's cgroup: its directory as a str (a Path per box and per look cost ~0.4 KiB an instance)."""
 
-    def __init__(self, tree: CgroupTree, path: Path) -> None:
+    __slots__ = ("_tree", "changed", "events", "path")
+
+    def __init__(self, tree: CgroupTree, path: str, events: int) -> None:
         self._tree = tree
         self.path = path
-        self.changed = asyncio.Event()
-        self._moving: Future[None] | None = None
+        self.events = events
+        """Its cgroup.events, open for the epoll and re-read in place."""
+        self.changed = Flag()
 
     def started(self, pid: int) -> None:
         """The child runs in the master's cgroup until the mover thread has put it here."""
-        self._moving = self._tree.move(pid, self.path)
-
-    def _settled(self) -> None:
-        """Before anything reads or signals the box: a stop or a crash within milliseconds of the start waits for
-        the move (blocking the loop that long), so the child is inside and is found."""
-        if self._moving is not None:
-            self._moving.result()
-            self._moving = None
+        self._tree.move(pid, self.path)
 
     def members(self) -> list[int]:
-        self._settled()
+        self._tree.settle(self.path)  # a stop or crash within ms of the start waits for the move, so the child is found
         return _procs(self.path)
 
     def populated(self) -> bool:
-        self._settled()
-        with contextlib.suppress(FileNotFoundError):
-            return "populated 1" in (self.path / "cgroup.events").read_text()
-        return False
+        self._tree.settle(self.path)
+        try:
+            return b"populated 1" in os.pread(self.events, 256, 0)
+        except OSError:  # the cgroup is gone
+            return False
 
     def signal(self, sig: int) -> None:
         """Every process in the cgroup, whatever its group or session."""
@@ -255,12 +268,12 @@ class CgroupBox:
                 os.kill(pid, sig)
 
     def kill(self) -> None:
-        self._settled()
+        self._tree.settle(self.path)
         with contextlib.suppress(FileNotFoundError):
-            _write(self.path / "cgroup.kill", "1")
+            _write(f"{self.path}/cgroup.kill", "1")
 
     async def wait_empty(self, timeout: float | None) -> bool:
-        """Until cgroup.events says "populated 0" (an inotify event, no polling); False at the timeout."""
+        """Until cgroup.events says "populated 0" (an epoll event, no polling); False at the timeout."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 from collections.abc import Callable
@@ -26,6 +25,9 @@ MARKS = (b"SUPCTL_FLEET", b"SUPCTL_BOT", b"SUPCTL_INSTANCE", b"SUPCTL_TASK")
 
 
 def become_subreaper() -> None:
+    """ctypes only here (prctl has no Python binding): it costs a master ~0.4 MiB, and cgroup mode needs none."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")

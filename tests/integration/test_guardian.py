@@ -141,7 +141,7 @@ def test_cli_checks_the_pid_in_status_json(master):
 
 
 def test_validate_start_and_status_say_when_the_fleet_needs_more_fds(master, tmp_path):
-    """hard limit 100: 10 instances need about 124 descriptors. The master raises its soft limit to the hard one."""
+    """hard limit 100: 10 instances need about 134 descriptors. The master raises its soft limit to the hard one."""
     import resource
 
     def limits() -> None:
@@ -152,13 +152,13 @@ def test_validate_start_and_status_say_when_the_fleet_needs_more_fds(master, tmp
     procfile.write_text(text.replace("[bots.esc]", "[bots.sl]").replace(f"\"sh\", \"{BOTS / 'escaper.sh'}\"", '"sleep", "1000"'))
     out = subprocess.run([sys.executable, "-m", "supervisor.cli.main", "validate", str(procfile)],
                          capture_output=True, text=True, preexec_fn=limits)
-    assert out.returncode == 0 and "needs about 124 file descriptors but the master may open at most 100" in out.stderr, out.stderr
+    assert out.returncode == 0 and "needs about 134 file descriptors but the master may open at most 100" in out.stderr, out.stderr
     m = master(procfile.read_text(), preexec=limits)
-    m.wait_line(r"WARNING the fleet needs about 124 file descriptors but the master may open at most 100")
+    m.wait_line(r"WARNING the fleet needs about 134 file descriptors but the master may open at most 100")
     assert "Max open files            100                  100" in Path(f"/proc/{m.pid}/limits").read_text()
     m.wait_transition("sl", "RUNNING", count=10)
     status = m.ctl("status")
-    assert status.returncode == 0 and "the fleet needs about 124 file descriptors, the master's limit is 100" in status.stderr
+    assert status.returncode == 0 and "the fleet needs about 134 file descriptors, the master's limit is 100" in status.stderr
     fds = json.loads(m.ctl("status", "--json").stdout)["fds"]
-    assert (fds["soft"], fds["hard"], fds["needed"]) == (100, 100, 124) and 10 < fds["open"] <= 100, fds
+    assert (fds["soft"], fds["hard"], fds["needed"]) == (100, 100, 134) and 10 < fds["open"] <= 100, fds
     assert m.stop() == 0
