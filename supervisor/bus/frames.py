@@ -160,6 +160,15 @@ class Presence(msgspec.Struct, frozen=True, omit_defaults=True):
     host: str = ""
 
 
+class BusTotals(msgspec.Struct):
+    """The whole bus's counters for /metrics: summed in place, no BusStats copied per instance per scrape."""
+
+    connections: int = 0
+    msgs_in: int = 0
+    msgs_out: int = 0
+    dropped: int = 0
+
+
 class BusStats(msgspec.Struct):
     """Per-identity counters the master shows in `supctl status`."""
 

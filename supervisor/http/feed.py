@@ -1,7 +1,8 @@
 """CPU and memory for the dashboard's sparklines, pushed on /events every few seconds while someone listens.
 
 A dashboard polling /status would cost a psutil scan of every process on the box per sample (the process
-trees of `supctl status`); this reads one /proc/PID/stat per running instance, only while a stream is open.
+trees of `supctl status`); this reads one /proc/PID/stat per running instance, only while a stream is open,
+through the descriptors /metrics holds too.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ..core.procstat import stat_fields
+from ..core.procstat import HeldStats
 from ..core.states import ALIVE
 from ..engine.fleet import Fleet
 from .hub import EventHub
@@ -19,8 +20,8 @@ EVERY = 5.0
 
 
 class UsageFeed:
-    def __init__(self, fleet: Fleet, hub: EventHub) -> None:
-        self._fleet, self._hub = fleet, hub
+    def __init__(self, fleet: Fleet, hub: EventHub, stats: HeldStats) -> None:
+        self._fleet, self._hub, self._stats = fleet, hub, stats
         self._task: asyncio.Task[None] | None = None
         self._last: dict[int, tuple[float, float]] = {}
         """pid -> (monotonic time, CPU seconds) of the previous sample."""
@@ -45,12 +46,13 @@ class UsageFeed:
         """{"time": t, "instances": [[bot, k, cpu % since the previous sample or None, rss bytes], ...]}."""
         now, rows, seen = time.monotonic(), [], {}
         for inst in self._fleet.instances():
-            if inst.state not in ALIVE or inst.pid is None or (found := stat_fields(inst.pid)) is None:
+            if inst.state not in ALIVE or inst.pid is None or (fields := self._stats.fields(inst.pid)) is None:
                 continue
-            seconds, resident = usage(found[1])
+            seconds, resident = usage(fields)
             before = self._last.get(inst.pid)
             cpu = (seconds - before[1]) / (now - before[0]) * 100 if before and now > before[0] else None
             seen[inst.pid] = (now, seconds)
             rows.append([inst.bot, inst.index, None if cpu is None else round(cpu, 2), resident])
         self._last = seen
+        self._stats.keep_only(set(seen))
         return {"time": time.time(), "instances": rows}

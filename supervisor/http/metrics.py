@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from ..bus.frames import BusStats
+from ..bus.frames import BusTotals
 from ..bus.state import FleetDegradation
 from ..control.protocol import BridgeStatus
 from ..core.fds import open_count
@@ -41,23 +41,36 @@ def check_labels(kinds: list[str]) -> list[str]:
     return out
 
 
+SAMPLE_TAIL = tuple(Sample._field_defaults[f] for f in Sample._fields[3:])
+"""Sample's fields after name, labels and value (their number depends on prometheus-client's version): a Sample
+made with tuple.__new__ skips the namedtuple's Python-level __new__, a third of its cost, 600 times a scrape."""
+
+
+class Series:
+    """One instance's label dicts: the instance's, the current state's, one per restart reason seen."""
+
+    __slots__ = ("key", "reasons", "state", "state_labels")
+
+    def __init__(self, bot: str, index: int) -> None:
+        self.key = {"bot": bot, "instance": str(index)}
+        self.state, self.state_labels = "", self.key
+        self.reasons = {"exit": {**self.key, "reason": "exit"}}
+
+
 class FleetCollector(Collector):
     """Every metric of docs/http.md, built from the live objects each time Prometheus asks."""
 
     def __init__(self, fleet: Fleet, health: HealthBoard, tasks: Mapping[str, ScheduledTask],
-                 bus_stats: Callable[[], dict[tuple[str, int], BusStats]], kill_switch: KillSwitch,
+                 bus_totals: Callable[[], BusTotals], kill_switch: KillSwitch,
                  bridge_status: Callable[[], BridgeStatus | None] = lambda: None,
-                 degradation: Callable[[], FleetDegradation | None] = lambda: None) -> None:
-        self._fleet, self._health, self._tasks, self._bus_stats, self._ks = fleet, health, tasks, bus_stats, kill_switch
+                 degradation: Callable[[], FleetDegradation | None] = lambda: None, stats: HeldStats | None = None) -> None:
+        self._fleet, self._health, self._tasks, self._bus_totals, self._ks = fleet, health, tasks, bus_totals, kill_switch
         self._bridge_status = bridge_status
         self._degradation_now = degradation
-        self._stats = HeldStats()
-        self._labels: dict[tuple[str | int, ...], dict[str, str]] = {}
-        """Each instance series' labels dict, the same object at every scrape while the series lives, so Exposition
-        formats its text once; rebuilt by each scrape from the series it has (gone instances and states drop out)."""
-
-    def close(self) -> None:
-        self._stats.close()
+        self._stats = stats or HeldStats()
+        self._series: dict[tuple[str, int], Series] = {}
+        """Each instance's label dicts, the same objects at every scrape while the instance lives, so Exposition
+        formats their text once; rebuilt by each scrape from the instances it has (gone ones drop out)."""
 
     def collect(self) -> Iterator[Metric]:
         yield from self._instances()
@@ -81,33 +94,34 @@ class FleetCollector(Collector):
                                 labels=labels)
         started = GaugeMetricFamily("supctl_instance_start_time_seconds", "When the running process started, "
                                     "seconds since the epoch", labels=labels)
-        running = State.RUNNING
-        seen, fresh, stats, pids = self._labels, {}, self._stats, set()
+        running, make, tail = State.RUNNING, tuple.__new__, SAMPLE_TAIL
+        seen, fresh, stats, pids = self._series, {}, self._stats, set()
         add_up, add_state, add_restarts = up.samples.append, state.samples.append, restarts.samples.append
         add_cpu, add_rss, add_started = cpu.samples.append, rss.samples.append, started.samples.append
-        for inst in self._fleet.instances():  # Samples appended directly: add_metric's checks and zip cost most here
+        for inst in self._fleet.instances():  # Samples made directly: add_metric's checks and zip cost most here
             bot, index, now = inst.bot, inst.index, inst.state.value
-            key = seen.get((bot, index)) or {"bot": bot, "instance": str(index)}
-            fresh[bot, index] = key
-            keyed = seen.get((bot, index, "state", now)) or {**key, "state": now}
-            fresh[bot, index, "state", now] = keyed
-            add_up(Sample("supctl_instance_up", key, 1.0 if inst.state is running else 0.0))
-            add_state(Sample("supctl_instance_state", keyed, 1.0))
-            counted = inst.restarts_by  # "exit" always, the other reasons once they happened (5x the series otherwise)
-            for cause in ("exit", *(c for c in counted if c != "exit")) if counted else ("exit",):
-                keyed = seen.get((bot, index, "reason", cause)) or {**key, "reason": cause}
-                fresh[bot, index, "reason", cause] = keyed
-                add_restarts(Sample("supctl_instance_restarts_total", keyed, counted.get(cause, 0)))
+            series = fresh[bot, index] = seen.get((bot, index)) or Series(bot, index)
+            key = series.key
+            if series.state != now:
+                series.state, series.state_labels = now, {**key, "state": now}
+            add_up(make(Sample, ("supctl_instance_up", key, 1.0 if inst.state is running else 0.0, *tail)))
+            add_state(make(Sample, ("supctl_instance_state", series.state_labels, 1.0, *tail)))
+            counted, reasons = inst.restarts_by, series.reasons  # "exit" always, others once they happened (5x the series otherwise)
+            add_restarts(make(Sample, ("supctl_instance_restarts_total", reasons["exit"], counted.get("exit", 0), *tail)))
+            for cause, n in counted.items():
+                if cause != "exit":
+                    labels = reasons.get(cause) or reasons.setdefault(cause, {**key, "reason": cause})
+                    add_restarts(make(Sample, ("supctl_instance_restarts_total", labels, n, *tail)))
             if inst.state in ALIVE and inst.pid is not None:
                 fields = stats.fields(inst.pid)
                 if fields is not None:
                     pids.add(inst.pid)
                     seconds, resident = usage(fields)
-                    add_cpu(Sample("supctl_instance_cpu_seconds_total", key, seconds))
-                    add_rss(Sample("supctl_instance_resident_memory_bytes", key, resident))
+                    add_cpu(make(Sample, ("supctl_instance_cpu_seconds_total", key, seconds, *tail)))
+                    add_rss(make(Sample, ("supctl_instance_resident_memory_bytes", key, resident, *tail)))
                 if inst.started_at is not None:
-                    add_started(Sample("supctl_instance_start_time_seconds", key, inst.started_at))
-        self._labels = fresh
+                    add_started(make(Sample, ("supctl_instance_start_time_seconds", key, inst.started_at, *tail)))
+        self._series = fresh
         stats.keep_only(pids)
         return up, state, restarts, cpu, rss, started
 
@@ -140,11 +154,11 @@ class FleetCollector(Collector):
                                    "(out)", labels=["direction"])
         dropped = CounterMetricFamily("supctl_bus_dropped", "Bus messages dropped for slow subscribers")
         conns = GaugeMetricFamily("supctl_bus_connections", "Bot instances connected to the bus")
-        stats = self._bus_stats().values()
-        msgs.add_metric(["in"], sum(s.msgs_in for s in stats))
-        msgs.add_metric(["out"], sum(s.msgs_out for s in stats))
-        dropped.add_metric([], sum(s.dropped for s in stats))
-        conns.add_metric([], sum(1 for s in stats if s.connected))
+        t = self._bus_totals()
+        msgs.add_metric(["in"], t.msgs_in)
+        msgs.add_metric(["out"], t.msgs_out)
+        dropped.add_metric([], t.dropped)
+        conns.add_metric([], t.connections)
         return msgs, dropped, conns
 
     def _bridge(self) -> tuple[Metric, ...]:

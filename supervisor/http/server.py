@@ -21,6 +21,7 @@ from ..config.http import HttpConfig, split_listen
 from ..config.procfile import Procfile
 from ..control.handlers import Handlers
 from ..control.protocol import Error, StatusReply, StatusRequest, status_json
+from ..core.procstat import HeldStats
 from ..core.states import State
 from ..engine.fleet import Fleet
 from ..engine.instance import Instance
@@ -47,13 +48,15 @@ class HttpServer:
         self.config: HttpConfig = procfile.http or HttpConfig()
         self._handlers, self._fleet, self._health, self._events, self._log = handlers, fleet, health, events, logger
         self._logs_dir = paths.logs_dir(procfile.state_dir)
-        self._collector = FleetCollector(fleet, health, tasks, bus.stats, handlers.kill_switch, handlers.bridge_status,
-                                         handlers.degradation)
+        self._stats = HeldStats()
+        """Each running instance's /proc/PID/stat, held open for /metrics and the dashboard's usage samples."""
+        self._collector = FleetCollector(fleet, health, tasks, bus.totals, handlers.kill_switch, handlers.bridge_status,
+                                         handlers.degradation, self._stats)
         self._metrics_text = Exposition(registry(self._collector))
         self._writes = Writes(procfile.http_token_path(), generated=self.config.token_file is None,
                               handlers=handlers, fleet=fleet)
         self._closing = asyncio.Event()
-        self._feed = UsageFeed(fleet, events)
+        self._feed = UsageFeed(fleet, events, self._stats)
         self._server = Server(self.router(), logger)
         self.port = 0
 
@@ -79,7 +82,7 @@ class HttpServer:
         await self._feed.close()
         self._events.close()
         await self._server.close()
-        self._collector.close()
+        self._stats.close()
 
     # -- reads ---------------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from supervisor.bus.frames import BusStats
+from supervisor.bus.frames import BusTotals
 from supervisor.core.procstat import HeldStats
 from supervisor.core.states import State
 from supervisor.engine.kill_switch import KillSwitchState
@@ -35,7 +35,7 @@ def fleet_registry(pid: int, insts: list[SimpleNamespace]):
                                                   last_success=datetime(2026, 1, 2, tzinfo=timezone.utc)))
     ks = SimpleNamespace(state=KillSwitchState(active=True, by="http 127.0.0.1", since=1.5,
                                                reason='a "quoted" \\ reason\non two lines'))
-    bus = {("bot1", 0): BusStats(connected=True, msgs_in=5, msgs_out=7, dropped=1)}
+    bus = BusTotals(connections=1, msgs_in=5, msgs_out=7, dropped=1)
     return registry(FleetCollector(SimpleNamespace(instances=lambda: insts), health, {"backup": task}, lambda: bus, ks))
 
 
