@@ -106,13 +106,16 @@ class RotatingLog:
         self._write(parts)
 
     def write_tagged(self, data: bytes, tag: bytes) -> None:
-        """Whole lines with `tag` (and the time, if asked) in front of each."""
+        """Whole lines with `tag` (and the time, if asked) in front of each: one copy of the chunk (each newline
+        followed by the next line's prefix, the last one's cut off), written behind the first prefix in one writev."""
         prefix = tag
         if self.timestamps:
             prefix = datetime.now().astimezone().isoformat(timespec="milliseconds").encode() + b" " + tag
-        if prefix:
-            data = prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
-        self._write((data,))
+        if not prefix:
+            self._write((data,))
+            return
+        body = data.replace(b"\n", b"\n" + prefix)
+        self._write((prefix, memoryview(body)[:len(body) - len(prefix)]))
 
     def _write(self, parts: tuple[bytes | memoryview, ...]) -> None:
         if self.mirror is not None:
@@ -274,7 +277,7 @@ class LineSplitter:
             return
         head = memoryview(data)[:end] if end < len(data) else data
         if self.tag or self.log.timestamps:
-            self._emit(self._tail + bytes(head))
+            self._emit(self._tail + head if self._tail else bytes(head))  # bytes(data) is data itself: no copy
         else:
             self.log.write_lines(self._tail, head)
         self._tail = data[end:]

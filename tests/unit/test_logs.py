@@ -138,3 +138,20 @@ def test_master_stderr_stream_goes_through_the_rotation(tmp_path: Path):
     assert [p.name for p in files] == ["supervisor.log", "supervisor.log.1"]
     assert all(p.stat().st_size <= 2048 for p in files)
     assert all(line.startswith("[stderr] ") for p in files for line in p.read_text().splitlines())
+
+
+def test_timestamps_and_the_stderr_tag_prefix_every_line_of_every_chunk(tmp_path: Path) -> None:
+    """Several lines a chunk, a line split across chunks, a last line without newline: each gets exactly one
+    prefix (the chunk is rewritten in one copy and written behind its first prefix)."""
+    log = RotatingLog(tmp_path / "x.log", 10**6, 2, timestamps=True)
+    err, out = LineSplitter(log, STDERR_TAG), LineSplitter(log)
+    err.feed(b"a\nbb\nc")
+    err.feed(b"c\n")
+    out.feed(b"out1\nout2\n")
+    out.feed(b"tail")
+    out.close()
+    log.close()
+    lines = (tmp_path / "x.log").read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+    assert [re.sub(stamp, "", line, count=1) for line in lines] == ["[stderr] a", "[stderr] bb", "[stderr] cc", "out1", "out2", "tail"]
+    assert all(re.match(stamp, line) for line in lines), lines
