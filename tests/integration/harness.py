@@ -24,6 +24,7 @@ import msgspec
 import psutil
 import pytest
 
+from supervisor.engine import cgroups
 from supervisor.engine.guardian_link import GUARDIAN_SCRIPT
 from supervisor.engine.journal import JournalLine
 from supervisor.plugin import ProcessEvent
@@ -295,3 +296,12 @@ def free_port() -> int:
 def toml_argv(argv: list[str]) -> str:
     """An argv as a TOML array literal."""
     return "[" + ", ".join('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in argv) + "]"
+
+
+def cgroups_unusable() -> str | None:
+    """Why this machine cannot run cgroup mode, or None when it can."""
+    try:
+        cgroups.probe()
+    except cgroups.Unusable as e:
+        return str(e)
+    return None

@@ -6,19 +6,12 @@ import asyncio
 import subprocess
 
 import pytest
+from harness import cgroups_unusable
 
 from supervisor.engine import cgroups
 
 
-def usable() -> str | None:
-    try:
-        cgroups.probe()
-    except cgroups.Unusable as e:
-        return str(e)
-    return None
-
-
-@pytest.mark.skipif(bool(usable()), reason=f"no usable cgroup v2 here: {usable()}")
+@pytest.mark.skipif(bool(cgroups_unusable()), reason=f"no usable cgroup v2 here: {cgroups_unusable()}")
 def test_box_gets_its_child_and_hears_it_leave() -> None:
     async def main() -> None:
         tree = cgroups.CgroupTree.create("SUPCTL_FLEET=test")

@@ -11,9 +11,7 @@ import signal
 
 import psutil
 import pytest
-from harness import BOTS, wait_until
-
-from supervisor.engine import cgroups
+from harness import BOTS, cgroups_unusable, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,14 +29,6 @@ def procfile(mode: str) -> str:
     [bots.esc]
     cmd = ["sh", "{BOTS / 'escaper.sh'}"]
     """
-
-
-def cgroups_unusable() -> str | None:
-    try:
-        cgroups.probe()
-    except cgroups.Unusable as e:
-        return str(e)
-    return None
 
 
 def start(master, mode: str):
