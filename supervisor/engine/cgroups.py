@@ -131,6 +131,7 @@ class CgroupTree:
         self._epoll = select.epoll()
         self._boxes: dict[int, CgroupBox] = {}
         """By the fd of its cgroup.events."""
+        self._by_path: dict[str, CgroupBox] = {}
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._epoll.fileno(), self._events)
         self._mover = ThreadPoolExecutor(1, thread_name_prefix="supctl cgroup moves")
@@ -152,11 +153,15 @@ class CgroupTree:
         return f"cgroup v2: each instance in its own cgroup under {self.fleet}"
 
     def box(self, key: str) -> CgroupBox:
+        """One per key for the master's life: a bot that a reload replaces gets its cgroup (and descriptor) back."""
         path = f"{self.fleet}/{key}"
+        known = self._by_path.get(path)
+        if known is not None:
+            return known
         os.makedirs(path, exist_ok=True)
         events = os.open(f"{path}/cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
         self._epoll.register(events, select.EPOLLPRI)
-        box = self._boxes[events] = CgroupBox(self, path, events)
+        box = self._boxes[events] = self._by_path[path] = CgroupBox(self, path, events)
         return box
 
     def _events(self) -> None:

@@ -33,3 +33,17 @@ def test_box_gets_its_child_and_hears_it_leave() -> None:
             tree.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(bool(cgroups_unusable()), reason=f"no usable cgroup v2 here: {cgroups_unusable()}")
+def test_a_key_asked_again_gets_the_same_box() -> None:
+    """A reload that replaces a bot asks for its instances' boxes again: no second descriptor, the same cgroup."""
+    async def main() -> None:
+        tree = cgroups.CgroupTree.create("SUPCTL_FLEET=test")
+        try:
+            assert tree.box("bot@0") is tree.box("bot@0")
+            assert tree.box("bot@1") is not tree.box("bot@0")
+        finally:
+            tree.close()
+
+    asyncio.run(main())
