@@ -207,6 +207,8 @@ class CgroupTree:
             return
         master = os.getpid()
         for _ in range(SWEEPS):
+            if read_proc("/proc/sys/kernel/ns_last_pid") == f"{pid}\n".encode():
+                return  # no pid given out since the child's (it has not forked): nothing of it can be outside
             procs = _procs(self.home)
             since = newer_than(pid)  # after the list: everything in it was given out by then
             strays, unsure = [], False
