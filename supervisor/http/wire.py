@@ -163,8 +163,11 @@ class Server:
             writer.close()
 
     async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Event | type[h11.NEED_DATA]:
+        """asyncio.timeout, not wait_for: 3.11's wait_for wraps each read in a task of its own."""
         while (event := conn.next_event()) is h11.NEED_DATA:
-            conn.receive_data(await asyncio.wait_for(reader.read(READ), IDLE))
+            async with asyncio.timeout(IDLE):
+                data = await reader.read(READ)
+            conn.receive_data(data)
         return event
 
     async def _one(self, task: asyncio.Task[None], conn: h11.Connection, reader: asyncio.StreamReader,
