@@ -36,6 +36,12 @@ def stat_fields(pid: int) -> tuple[bytes, list[bytes]] | None:
     return split_stat(data) if data else None
 
 
+def live_stat(pid: int) -> tuple[bytes, list[bytes]] | None:
+    """stat_fields of a process that runs: None once it is gone, a zombie waiting to be reaped or dead."""
+    found = stat_fields(pid)
+    return found if found is not None and found[1] and found[1][0] not in (b"Z", b"X") else None
+
+
 class HeldStats:
     """/proc/PID/stat kept open for reads that come again and again (each /metrics scrape): a pread of a held
     descriptor costs half of an open, read and close. The descriptor belongs to the process, not to its number:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..core.procstat import read_proc, stat_fields
+from ..core.procstat import live_stat, read_proc
 from .flag import Flag
 from .reaper import UNREADABLE, box_key
 
@@ -90,8 +90,8 @@ def newer_than(pid: int) -> Callable[[int], bool]:
 
 def _user_process(pid: int) -> bool:
     """Alive and not a kernel thread (those have no environment, and kthreadd, pid 2, is their parent)."""
-    found = stat_fields(pid)
-    return found is not None and pid != 2 and found[1][0] not in (b"Z", b"X") and found[1][1] != b"2"
+    found = live_stat(pid)
+    return found is not None and pid != 2 and found[1][1] != b"2"
 
 
 def _procs(cgroup: str | Path) -> list[int]:

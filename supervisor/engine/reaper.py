@@ -18,6 +18,8 @@ import os
 import signal
 from collections.abc import Callable
 
+from ..core.procstat import live_stat
+
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_EVERY = 1.0
 """Seconds between looks for new orphans among the master's children (re-parenting has no event)."""
@@ -54,11 +56,7 @@ def tree(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting to be reaped."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
+    return live_stat(pid) is not None
 
 
 UNREADABLE = b""

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 
-from ..core.procstat import PAGE, TICK, stat_fields
+from ..core.procstat import PAGE, TICK, live_stat
 from ..plugin import ProcessInfo
 from .contain import in_thread
 
@@ -24,8 +24,8 @@ MAX_AGE = 0.5
 
 def read_stat(pid: int) -> ProcessInfo | None:
     """/proc/PID/stat as a ProcessInfo; None for a process that is gone or a zombie."""
-    found = stat_fields(pid)
-    if found is None or len(found[1]) < 22 or found[1][0] in (b"Z", b"X"):
+    found = live_stat(pid)
+    if found is None or len(found[1]) < 22:
         return None
     name, fields = found
     return ProcessInfo(pid=pid, ppid=int(fields[1]), name=name.decode(errors="replace"), rss=int(fields[21]) * PAGE,
